@@ -1,0 +1,183 @@
+//! `/api/auth/…`: registration, login, token refresh, logout and the current user.
+//!
+//! Paths and JSON shapes are those of the Django REST Framework shop this API replaces.
+
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::ApiTags;
+use super::problem::ApiError;
+use super::security::BearerAuth;
+use crate::domain::User;
+use crate::services::{AuthService, Registration, TokenPair};
+
+/// A new account.
+#[derive(Object, Debug)]
+pub struct RegisterRequest {
+    /// 1–150 letters, digits and `@ . + - _`; unique regardless of case.
+    pub username: String,
+    /// A valid e-mail address; unique regardless of case.
+    pub email: String,
+    /// At least 8 characters, and not the username.
+    #[oai(write_only)]
+    pub password: String,
+}
+
+/// A registered account.
+#[derive(Object, Debug)]
+pub struct RegisteredUser {
+    /// Its id.
+    pub id: i64,
+    /// Its username.
+    pub username: String,
+    /// Its e-mail address.
+    pub email: String,
+}
+
+/// Credentials to log in with.
+#[derive(Object, Debug)]
+pub struct LoginRequest {
+    /// The username.
+    pub username: String,
+    /// The password.
+    #[oai(write_only)]
+    pub password: String,
+}
+
+/// A refresh token, to rotate or to revoke.
+#[derive(Object, Debug)]
+pub struct RefreshRequest {
+    /// The refresh token from login or the last refresh.
+    pub refresh: String,
+}
+
+/// A pair of tokens.
+#[derive(Object, Debug)]
+pub struct TokenPairBody {
+    /// Access token for `Authorization: Bearer …`; short-lived.
+    pub access: String,
+    /// Single-use refresh token for `/api/auth/token/refresh/`.
+    pub refresh: String,
+}
+
+/// The authenticated user.
+#[derive(Object, Debug)]
+pub struct CurrentUser {
+    /// Its id.
+    pub id: i64,
+    /// Its username.
+    pub username: String,
+    /// Its e-mail address.
+    pub email: String,
+    /// Whether it is staff.
+    pub is_staff: bool,
+}
+
+#[derive(ApiResponse)]
+enum RegisterResponse {
+    /// The account was created.
+    #[oai(status = 201)]
+    Created(Json<RegisteredUser>),
+}
+
+#[derive(ApiResponse)]
+enum TokensResponse {
+    /// A new token pair.
+    #[oai(status = 200)]
+    Ok(Json<TokenPairBody>),
+}
+
+#[derive(ApiResponse)]
+enum LogoutResponse {
+    /// The session is over.
+    #[oai(status = 204)]
+    LoggedOut,
+}
+
+#[derive(ApiResponse)]
+enum CurrentUserResponse {
+    /// The authenticated user.
+    #[oai(status = 200)]
+    Ok(Json<CurrentUser>),
+}
+
+/// Accounts and sessions.
+pub struct AuthApi {
+    auth: AuthService,
+}
+
+impl AuthApi {
+    pub(crate) fn new(auth: AuthService) -> Self {
+        Self { auth }
+    }
+}
+
+impl From<TokenPair> for TokensResponse {
+    fn from(pair: TokenPair) -> Self {
+        Self::Ok(Json(TokenPairBody {
+            access: pair.access,
+            refresh: pair.refresh,
+        }))
+    }
+}
+
+#[OpenApi(prefix_path = "/api/auth", tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Register a customer account.
+    #[oai(path = "/register/", method = "post", operation_id = "register")]
+    async fn register(&self, body: Json<RegisterRequest>) -> Result<RegisterResponse, ApiError> {
+        let Json(body) = body;
+        let user = self
+            .auth
+            .register(Registration {
+                username: body.username,
+                email: body.email,
+                password: body.password,
+            })
+            .await?;
+        Ok(RegisterResponse::Created(Json(RegisteredUser {
+            id: user.id.0,
+            username: user.username,
+            email: user.email,
+        })))
+    }
+
+    /// Log in: exchange credentials for an access and a refresh token.
+    #[oai(path = "/login/", method = "post", operation_id = "login")]
+    async fn login(&self, body: Json<LoginRequest>) -> Result<TokensResponse, ApiError> {
+        let pair = self.auth.login(&body.username, &body.password).await?;
+        Ok(pair.into())
+    }
+
+    /// Rotate a refresh token: it is spent and a new pair issued. Presenting a spent token
+    /// again revokes its whole session.
+    #[oai(
+        path = "/token/refresh/",
+        method = "post",
+        operation_id = "refresh_token"
+    )]
+    async fn refresh(&self, body: Json<RefreshRequest>) -> Result<TokensResponse, ApiError> {
+        let pair = self.auth.refresh(&body.refresh).await?;
+        Ok(pair.into())
+    }
+
+    /// Log out: the refresh token and every token rotated from the same login stop working.
+    #[oai(path = "/logout/", method = "post", operation_id = "logout")]
+    async fn logout(&self, body: Json<RefreshRequest>) -> Result<LogoutResponse, ApiError> {
+        self.auth.logout(&body.refresh).await?;
+        Ok(LogoutResponse::LoggedOut)
+    }
+
+    /// The authenticated user.
+    #[oai(path = "/me/", method = "get", operation_id = "current_user")]
+    async fn me(&self, token: BearerAuth) -> Result<CurrentUserResponse, ApiError> {
+        let principal = token.principal(&self.auth)?;
+        let user: User = self.auth.current_user(principal).await?;
+        Ok(CurrentUserResponse::Ok(Json(CurrentUser {
+            id: user.id.0,
+            username: user.username,
+            email: user.email,
+            is_staff: user.is_staff,
+        })))
+    }
+}

@@ -1,0 +1,151 @@
+//! RFC 9457 problem details: the body of every error the API answers.
+
+use std::collections::BTreeMap;
+
+use poem::Response;
+use poem::http::StatusCode;
+use poem_openapi::payload::Json;
+use poem_openapi::types::ToJSON;
+use poem_openapi::{ApiResponse, Object};
+
+use crate::error::Error;
+
+/// The media type of problem details.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An error, described for the client (RFC 9457).
+#[derive(Object, Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// A URI naming the kind of problem; `about:blank` when the status says it all.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong this time.
+    #[oai(skip_serializing_if_is_none)]
+    pub detail: Option<String>,
+    /// Messages per request field, for validation errors: `{"username": ["…"]}`.
+    #[oai(skip_serializing_if_is_none)]
+    pub errors: Option<BTreeMap<String, Vec<String>>>,
+}
+
+impl Problem {
+    /// A problem described by its status alone.
+    pub fn from_status(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            kind: "about:blank".into(),
+            title: status.canonical_reason().unwrap_or("Error").into(),
+            status: status.as_u16(),
+            detail: Some(detail.into()),
+            errors: None,
+        }
+    }
+
+    /// The problem as a complete HTTP response.
+    pub fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Response::builder()
+            .status(status)
+            .content_type(PROBLEM_JSON)
+            .body(self.to_json_string())
+    }
+}
+
+/// Every error an operation can answer, each as problem details.
+#[derive(ApiResponse, Debug)]
+pub enum ApiError {
+    /// The request is malformed, or a field is invalid (see `errors`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// No valid credentials were presented.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// The credentials do not allow this.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// No such resource.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// The request conflicts with the resource's current state.
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The request body is larger than the server accepts.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    /// The request body is not `application/json`.
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>),
+    /// The server failed; the detail is in its logs, under the request id.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// A backend is unavailable; try again later.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>),
+}
+
+impl ApiError {
+    fn problem(status: StatusCode, detail: impl Into<String>) -> Json<Problem> {
+        Json(Problem::from_status(status, detail))
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Validation(fields) => Self::BadRequest(Json(Problem {
+                kind: "urn:commerce-rs:problem:validation".into(),
+                title: "Invalid input".into(),
+                status: 400,
+                detail: Some(fields.to_string()),
+                errors: Some(fields.as_map().clone()),
+            })),
+            Error::AlreadyExists { field, message } => Self::from(Error::invalid(field, message)),
+            Error::NotFound(what) => Self::NotFound(Self::problem(
+                StatusCode::NOT_FOUND,
+                format!("{what} not found"),
+            )),
+            Error::Conflict(detail) => Self::Conflict(Self::problem(StatusCode::CONFLICT, detail)),
+            Error::Unauthenticated(reason) => {
+                Self::Unauthorized(Self::problem(StatusCode::UNAUTHORIZED, reason))
+            }
+            Error::Forbidden => Self::Forbidden(Self::problem(
+                StatusCode::FORBIDDEN,
+                "you do not have permission to perform this action",
+            )),
+            Error::Unavailable { backend, source } => {
+                tracing::warn!(backend, error = %source, "backend unavailable");
+                Self::Unavailable(Self::problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "a backend is temporarily unavailable; try again shortly",
+                ))
+            }
+            error => {
+                tracing::error!(error = %error, source = ?std::error::Error::source(&error), "request failed");
+                Self::Internal(Self::problem(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the server failed; the request id identifies it in the logs",
+                ))
+            }
+        }
+    }
+}
+
+/// Turns any error response that is not yet problem details (an unknown path, a body poem could
+/// not parse, a missing bearer token) into problem details with the same status.
+pub(crate) fn into_problem_response(error: poem::Error) -> Response {
+    if error.is_from_response() {
+        return error.into_response();
+    }
+    let status = error.status();
+    let detail = if status.is_server_error() {
+        "the server failed; the request id identifies it in the logs".to_owned()
+    } else {
+        error.to_string()
+    };
+    if status.is_server_error() {
+        tracing::error!(%error, "request failed");
+    }
+    Problem::from_status(status, detail).into_response()
+}

@@ -1,0 +1,262 @@
+//! Typed configuration, read from the environment and checked before anything starts.
+//!
+//! Every setting is an environment variable (twelve-factor, as Elastic Beanstalk provides
+//! them). A missing or malformed value is a [`ConfigError`] naming the variable, so a bad
+//! deployment stops at start-up with one clear line instead of failing on the first request.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use rand::Rng;
+use rand::distr::Alphanumeric;
+
+use crate::domain::Currency;
+use crate::services::TokenSettings;
+
+/// The shortest accepted `JWT_SECRET`: HS256 wants a key of at least its output size.
+const MIN_SECRET_BYTES: usize = 32;
+
+/// A setting that is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What is wrong with it, and what would be right.
+    pub message: String,
+}
+
+/// Where the shop runs: development relaxes what production requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    /// Local work: a random JWT secret is generated when none is set.
+    Development,
+    /// A deployment: every secret must be given.
+    Production,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// The whole configuration of a shop.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `COMMERCE_ENV`: `development` (default) or `production`.
+    pub environment: Environment,
+    /// `HOST`: the address to listen on; default `0.0.0.0`.
+    pub host: IpAddr,
+    /// `PORT`: the port to listen on; default 8000.
+    pub port: u16,
+    /// `DATABASE_URL`: picks the database plugin by scheme; default `sqlite://data/shop.db`.
+    pub database_url: String,
+    /// `DATABASE_MAX_CONNECTIONS`: the connection pool's size; default 8.
+    pub database_max_connections: u32,
+    /// `AUTO_MIGRATE`: apply pending migrations on `serve`; default true.
+    pub auto_migrate: bool,
+    /// `REDIS_URL`: a shared cache; without it an in-process cache is used.
+    pub redis_url: Option<String>,
+    /// `SMTP_URL`: where mail goes; without it mail is written to the log.
+    pub smtp_url: Option<String>,
+    /// `JWT_SECRET`, `JWT_ISSUER`, `JWT_AUDIENCE`, `ACCESS_TOKEN_TTL_SECONDS`,
+    /// `REFRESH_TOKEN_TTL_SECONDS`.
+    pub tokens: TokenSettings,
+    /// True when `JWT_SECRET` was not set and a random one was made (development only).
+    pub jwt_secret_generated: bool,
+    /// `MAX_BODY_BYTES`: the largest request body accepted; default 256 KiB.
+    pub max_body_bytes: usize,
+    /// `CURRENCY`: the ISO 4217 currency of every price; default USD.
+    pub currency: Currency,
+    /// `LOG_FORMAT`: `text` (default) or `json`.
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, which answers a variable's value by name.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let environment = env.parse_or("COMMERCE_ENV", Environment::Development)?;
+        let (secret, jwt_secret_generated) = match env.get("JWT_SECRET") {
+            Some(secret) if secret.len() >= MIN_SECRET_BYTES => (secret.into_bytes(), false),
+            Some(_) => {
+                return Err(ConfigError {
+                    variable: "JWT_SECRET",
+                    message: format!("must be at least {MIN_SECRET_BYTES} bytes long"),
+                });
+            }
+            None if environment == Environment::Development => (random_secret(), true),
+            None => {
+                return Err(ConfigError {
+                    variable: "JWT_SECRET",
+                    message: "is required when COMMERCE_ENV=production".into(),
+                });
+            }
+        };
+        let tokens = TokenSettings {
+            secret,
+            issuer: env
+                .get("JWT_ISSUER")
+                .unwrap_or_else(|| "commerce-rs".into()),
+            audience: env
+                .get("JWT_AUDIENCE")
+                .unwrap_or_else(|| "commerce-rs-api".into()),
+            access_ttl: env.seconds_or("ACCESS_TOKEN_TTL_SECONDS", 15 * 60)?,
+            refresh_ttl: env.seconds_or("REFRESH_TOKEN_TTL_SECONDS", 7 * 24 * 60 * 60)?,
+        };
+        let database_url = env
+            .get("DATABASE_URL")
+            .unwrap_or_else(|| "sqlite://data/shop.db".into());
+        if !database_url.contains("://") {
+            return Err(ConfigError {
+                variable: "DATABASE_URL",
+                message: "must be a URL such as sqlite://data/shop.db or postgres://host/db".into(),
+            });
+        }
+        Ok(Self {
+            environment,
+            host: env.parse_or("HOST", IpAddr::from([0, 0, 0, 0]))?,
+            port: env.parse_or("PORT", 8000)?,
+            database_url,
+            database_max_connections: env.parse_or("DATABASE_MAX_CONNECTIONS", 8)?,
+            auto_migrate: env.parse_or("AUTO_MIGRATE", true)?,
+            redis_url: env.get("REDIS_URL"),
+            smtp_url: env.get("SMTP_URL"),
+            tokens,
+            jwt_secret_generated,
+            max_body_bytes: env.parse_or("MAX_BODY_BYTES", 256 * 1024)?,
+            currency: env.parse_or("CURRENCY", Currency::USD)?,
+            log_format: env.parse_or("LOG_FORMAT", LogFormat::Text)?,
+        })
+    }
+}
+
+/// Variable look-ups that turn a bad value into a [`ConfigError`] naming the variable.
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    /// The value, with empty counting as unset (as platforms often leave them).
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|value| !value.trim().is_empty())
+    }
+
+    fn parse_or<T>(&self, variable: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        match self.get(variable) {
+            None => Ok(default),
+            Some(text) => text.trim().parse().map_err(|e| ConfigError {
+                variable,
+                message: format!("{e} (got {text:?})"),
+            }),
+        }
+    }
+
+    fn seconds_or(&self, variable: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        let seconds: u64 = self.parse_or(variable, default)?;
+        if seconds == 0 {
+            return Err(ConfigError {
+                variable,
+                message: "must be a positive number of seconds".into(),
+            });
+        }
+        Ok(Duration::from_secs(seconds))
+    }
+}
+
+impl FromStr for Environment {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "development" => Ok(Self::Development),
+            "production" => Ok(Self::Production),
+            _ => Err("expected `development` or `production`".into()),
+        }
+    }
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err("expected `text` or `json`".into()),
+        }
+    }
+}
+
+fn random_secret() -> Vec<u8> {
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(2 * MIN_SECRET_BYTES)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_serve_a_development_shop() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.environment, Environment::Development);
+        assert_eq!(config.port, 8000);
+        assert_eq!(config.database_url, "sqlite://data/shop.db");
+        assert!(config.jwt_secret_generated);
+        assert_eq!(config.tokens.access_ttl, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn production_requires_a_long_secret() {
+        let error = config(&[("COMMERCE_ENV", "production")]).unwrap_err();
+        assert_eq!(error.variable, "JWT_SECRET");
+        let error = config(&[("JWT_SECRET", "short")]).unwrap_err();
+        assert_eq!(error.variable, "JWT_SECRET");
+        let secret = "s".repeat(32);
+        let config = config(&[("COMMERCE_ENV", "production"), ("JWT_SECRET", &secret)]).unwrap();
+        assert!(!config.jwt_secret_generated);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (variable, value) in [
+            ("PORT", "eighty"),
+            ("PORT", "70000"),
+            ("HOST", "localhost:80"),
+            ("COMMERCE_ENV", "staging"),
+            ("ACCESS_TOKEN_TTL_SECONDS", "0"),
+            ("LOG_FORMAT", "xml"),
+            ("CURRENCY", "dollars"),
+            ("DATABASE_URL", "shop.db"),
+            ("AUTO_MIGRATE", "maybe"),
+        ] {
+            let error = config(&[(variable, value)]).unwrap_err();
+            assert_eq!(error.variable, variable, "{value}");
+        }
+    }
+}

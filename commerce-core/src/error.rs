@@ -1,0 +1,144 @@
+//! The errors of the core layers, by meaning.
+//!
+//! Ports and services speak only this type; each backend converts its private errors into it
+//! (a unique-constraint violation becomes [`Error::AlreadyExists`], a lost connection
+//! [`Error::Unavailable`]). The HTTP layer maps each variant to one status code and never sends
+//! a backend's own message to a client.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Any error a backend may carry as its cause.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The result type of ports and services.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, by meaning rather than by source.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input breaks a rule; each field names what is wrong with it.
+    #[error("invalid input: {0}")]
+    Validation(FieldErrors),
+    /// The thing asked for does not exist (or the caller may not know that it does).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A value that must be unique is taken, e.g. a username.
+    #[error("{field} already exists")]
+    AlreadyExists {
+        /// The field holding the taken value, as the API names it.
+        field: &'static str,
+        /// A message for the client.
+        message: String,
+    },
+    /// The request conflicts with the current state of the resource.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// No valid credentials were presented.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(&'static str),
+    /// The caller is known but may not do this.
+    #[error("forbidden")]
+    Forbidden,
+    /// A backend cannot be reached now; the same request may succeed later.
+    #[error("{backend} is unavailable")]
+    Unavailable {
+        /// The backend that failed, e.g. "sqlite".
+        backend: &'static str,
+        /// Its own error, for the logs.
+        #[source]
+        source: BoxError,
+    },
+    /// A backend failed in a way a retry will not fix.
+    #[error("{backend} failed")]
+    Backend {
+        /// The backend that failed, e.g. "sqlite".
+        backend: &'static str,
+        /// Its own error, for the logs.
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl Error {
+    /// A validation error on one field.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let mut errors = FieldErrors::default();
+        errors.add(field, message);
+        Self::Validation(errors)
+    }
+
+    /// A backend failure that a retry will not fix.
+    pub fn backend(backend: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Backend {
+            backend,
+            source: source.into(),
+        }
+    }
+
+    /// A backend that cannot be reached now.
+    pub fn unavailable(backend: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Unavailable {
+            backend,
+            source: source.into(),
+        }
+    }
+}
+
+/// Messages per field, in the shape clients of the old shop know: `{"field": ["message"]}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldErrors(BTreeMap<String, Vec<String>>);
+
+impl FieldErrors {
+    /// Records one more message for `field`.
+    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.entry(field.into()).or_default().push(message.into());
+    }
+
+    /// Keeps the value of a parse, or records its message under `field`.
+    pub fn check<T>(&mut self, field: &str, parsed: Result<T, String>) -> Option<T> {
+        match parsed {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.add(field, message);
+                None
+            }
+        }
+    }
+
+    /// True when no field has a message.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(())` when empty, else the validation error holding these messages.
+    pub fn into_result(self) -> Result<()> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(self))
+        }
+    }
+
+    /// The messages, by field name.
+    pub fn as_map(&self) -> &BTreeMap<String, Vec<String>> {
+        &self.0
+    }
+}
+
+impl fmt::Display for FieldErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (field, messages) in &self.0 {
+            for message in messages {
+                if !first {
+                    f.write_str("; ")?;
+                }
+                first = false;
+                write!(f, "{field}: {message}")?;
+            }
+        }
+        Ok(())
+    }
+}

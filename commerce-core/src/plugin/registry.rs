@@ -1,0 +1,124 @@
+//! Plugin factories, discovered with `inventory` and chosen by URL scheme.
+//!
+//! A backend crate registers a factory with [`inventory::submit!`]. `inventory` collects only
+//! from crates that are linked into the binary, and the linker drops a crate nothing names:
+//! a binary relying on the registry must name the crate, e.g. `use commerce_plugins as _;`.
+//! [`PluginFactory::all`] is empty otherwise, and assembly then fails with
+//! [`BuildError::UnknownScheme`] listing no known schemes, rather than silently running
+//! without backends.
+
+use super::{BuildError, Plugin};
+use crate::config::Config;
+use crate::error::Result;
+
+/// What a plugin is chosen for; each role has its own URL setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Role {
+    /// The system of record, chosen by `DATABASE_URL`.
+    Database,
+    /// The cache, chosen by `REDIS_URL` (`memory://` when unset).
+    Cache,
+    /// Outgoing mail, chosen by `SMTP_URL` (`log://` when unset).
+    Mail,
+}
+
+impl Role {
+    /// The environment variable that chooses the plugin for this role.
+    pub fn variable(self) -> &'static str {
+        match self {
+            Self::Database => "DATABASE_URL",
+            Self::Cache => "REDIS_URL",
+            Self::Mail => "SMTP_URL",
+        }
+    }
+
+    /// The URL for this role in `config`, with its default.
+    fn url(self, config: &Config) -> String {
+        match self {
+            Self::Database => config.database_url.clone(),
+            Self::Cache => config
+                .redis_url
+                .clone()
+                .unwrap_or_else(|| "memory://".into()),
+            Self::Mail => config.smtp_url.clone().unwrap_or_else(|| "log://".into()),
+        }
+    }
+}
+
+/// Creates a plugin for a URL: the unit of discovery.
+pub struct PluginFactory {
+    /// The plugin's name.
+    pub name: &'static str,
+    /// The role it fills.
+    pub role: Role,
+    /// The URL schemes it accepts, e.g. `["postgres", "postgresql"]`.
+    pub schemes: &'static [&'static str],
+    /// Makes the plugin for `url` and the rest of the configuration. Should not do I/O; that
+    /// belongs in [`Plugin::build`].
+    pub create: fn(url: &str, config: &Config) -> Result<Box<dyn Plugin>>,
+}
+
+inventory::collect!(PluginFactory);
+
+impl PluginFactory {
+    /// Every factory linked into this program.
+    pub fn all() -> impl Iterator<Item = &'static PluginFactory> {
+        inventory::iter::<PluginFactory>.into_iter()
+    }
+
+    /// Creates the plugin for each role from the configured URLs.
+    pub fn plugins_for(config: &Config) -> Result<Vec<Box<dyn Plugin>>, BuildError> {
+        check_unique_schemes()?;
+        [Role::Database, Role::Cache, Role::Mail]
+            .into_iter()
+            .map(|role| {
+                let url = role.url(config);
+                let scheme = url.split_once("://").map_or(url.as_str(), |(s, _)| s);
+                let factory = Self::all()
+                    .find(|f| f.role == role && f.schemes.contains(&scheme))
+                    .ok_or_else(|| BuildError::UnknownScheme {
+                        variable: role.variable(),
+                        scheme: scheme.to_owned(),
+                        known: known_schemes(role),
+                    })?;
+                (factory.create)(&url, config).map_err(|source| BuildError::Plugin {
+                    plugin: factory.name,
+                    source,
+                })
+            })
+            .collect()
+    }
+}
+
+fn known_schemes(role: Role) -> String {
+    let mut schemes: Vec<&str> = PluginFactory::all()
+        .filter(|f| f.role == role)
+        .flat_map(|f| f.schemes.iter().copied())
+        .collect();
+    schemes.sort_unstable();
+    if schemes.is_empty() {
+        "none: is the crate providing them linked? see commerce_core::plugin::registry".into()
+    } else {
+        schemes.join(", ")
+    }
+}
+
+fn check_unique_schemes() -> Result<(), BuildError> {
+    let factories: Vec<_> = PluginFactory::all().collect();
+    for (i, first) in factories.iter().enumerate() {
+        for second in &factories[i + 1..] {
+            if first.role != second.role {
+                continue;
+            }
+            if let Some(scheme) = first.schemes.iter().find(|s| second.schemes.contains(s)) {
+                return Err(BuildError::DuplicateFactory {
+                    scheme: (*scheme).to_owned(),
+                    first: first.name,
+                    second: second.name,
+                });
+            }
+        }
+    }
+    Ok(())
+}

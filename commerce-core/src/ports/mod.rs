@@ -1,0 +1,24 @@
+//! Ports: one trait per capability the services need from the outside world.
+//!
+//! Each trait is object safe and `Send + Sync`, so a shop holds its backends as `Arc<dyn …>` and
+//! picks them at run time. Ports persist and transport; the rules (who may log in, when a token
+//! is stolen) live in the services that call them. Every port has a conformance suite in
+//! [`crate::testkit`] that each backend runs.
+
+pub mod auth;
+pub mod cache;
+pub mod cart;
+pub mod catalog;
+pub mod health;
+pub mod mail;
+pub mod orders;
+pub mod queue;
+
+pub use auth::{NewRefreshToken, RefreshTokenUse, TokenStore, UserCredentials, UserStore};
+pub use cache::{Cache, CacheExt};
+pub use cart::CartStore;
+pub use catalog::CatalogStore;
+pub use health::ReadinessCheck;
+pub use mail::{Mailer, OutgoingMail};
+pub use orders::OrderStore;
+pub use queue::{ClaimedTask, NewTask, TaskQueue};

@@ -1,0 +1,59 @@
+//! A durable queue of background tasks.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::{TaskId, Timestamp};
+use crate::error::Result;
+
+/// A task to run later.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTask {
+    /// The job's persisted name (`BackgroundJob::NAME`), which picks its handler.
+    pub job: String,
+    /// The job's arguments, as JSON.
+    pub payload: serde_json::Value,
+    /// Not before this moment.
+    pub run_at: Timestamp,
+    /// How many times it may be tried before it is given up on.
+    pub max_attempts: u32,
+}
+
+/// A task a worker has claimed for a while.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedTask {
+    /// Its id.
+    pub id: TaskId,
+    /// The job's persisted name.
+    pub job: String,
+    /// The job's arguments.
+    pub payload: serde_json::Value,
+    /// How many times it has been claimed, this time included.
+    pub attempt: u32,
+    /// How many times it may be tried in all.
+    pub max_attempts: u32,
+}
+
+/// A queue of tasks that survives restarts.
+///
+/// Delivery is at least once: a task claimed by a worker that dies becomes claimable again when
+/// its lease runs out, so handlers must be idempotent.
+#[async_trait]
+pub trait TaskQueue: Send + Sync + 'static {
+    /// Adds a task.
+    async fn enqueue(&self, task: NewTask) -> Result<TaskId>;
+
+    /// Claims the oldest due task for `lease`; no other worker gets it until the lease runs out
+    /// or the task is retried. Concurrent claims never return the same task.
+    async fn claim(&self, now: Timestamp, lease: Duration) -> Result<Option<ClaimedTask>>;
+
+    /// Removes a task that ran successfully.
+    async fn complete(&self, id: TaskId) -> Result<()>;
+
+    /// Makes a failed task claimable again at `run_at`, recording why it failed.
+    async fn retry(&self, id: TaskId, run_at: Timestamp, error: &str) -> Result<()>;
+
+    /// Gives up on a task, keeping it with its last error for inspection.
+    async fn bury(&self, id: TaskId, error: &str) -> Result<()>;
+}

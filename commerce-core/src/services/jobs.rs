@@ -1,0 +1,176 @@
+//! Background jobs: typed work items run by a worker from the task queue.
+//!
+//! A job is a serialisable struct with a persisted [`BackgroundJob::NAME`] and a typed context
+//! (the ports it needs). Names are written by hand, never derived from the type name, so that
+//! renaming a struct does not orphan the tasks already queued under the old name.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::future::BoxFuture;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+
+use crate::domain::TaskId;
+use crate::error::{Error, Result};
+use crate::ports::{ClaimedTask, NewTask, TaskQueue};
+
+/// A unit of background work.
+pub trait BackgroundJob: Serialize + DeserializeOwned + Send + 'static {
+    /// The persisted name that routes queued tasks to this job. Never change it once shipped.
+    const NAME: &'static str;
+    /// How many times it is tried before it is buried.
+    const MAX_ATTEMPTS: u32 = 5;
+    /// What the job needs to run: the ports it uses, nothing more.
+    type Context: Clone + Send + Sync + 'static;
+
+    /// Does the work. Must be idempotent: delivery is at least once.
+    fn run(self, context: Self::Context) -> impl Future<Output = Result<()>> + Send;
+}
+
+type Handler = Arc<dyn Fn(serde_json::Value) -> BoxFuture<'static, Result<()>> + Send + Sync>;
+
+/// The jobs a worker can run, by persisted name.
+#[derive(Clone, Default)]
+pub struct JobRegistry {
+    handlers: HashMap<&'static str, Handler>,
+}
+
+impl JobRegistry {
+    /// Registers `J` with its context. Fails when another job already uses `J::NAME`.
+    pub fn register<J: BackgroundJob>(&mut self, context: J::Context) -> Result<(), String> {
+        if self.handlers.contains_key(J::NAME) {
+            return Err(format!(
+                "two jobs are registered under the name {:?}",
+                J::NAME
+            ));
+        }
+        let handler: Handler = Arc::new(move |payload| {
+            let context = context.clone();
+            Box::pin(async move {
+                let job: J = serde_json::from_value(payload)
+                    .map_err(|e| Error::backend("job payload", e))?;
+                job.run(context).await
+            })
+        });
+        self.handlers.insert(J::NAME, handler);
+        Ok(())
+    }
+
+    /// The names of the registered jobs.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.handlers.keys().copied()
+    }
+}
+
+/// Enqueues typed jobs and wakes this process's worker.
+#[derive(Clone)]
+pub struct JobQueue {
+    queue: Arc<dyn TaskQueue>,
+    wake: Arc<Notify>,
+}
+
+impl JobQueue {
+    /// A queue over the task-queue port.
+    pub fn new(queue: Arc<dyn TaskQueue>) -> Self {
+        Self {
+            queue,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Queues `job` to run as soon as a worker is free.
+    pub async fn enqueue<J: BackgroundJob>(&self, job: &J) -> Result<TaskId> {
+        let payload = serde_json::to_value(job).map_err(|e| Error::backend("job payload", e))?;
+        let id = self
+            .queue
+            .enqueue(NewTask {
+                job: J::NAME.to_owned(),
+                payload,
+                run_at: Utc::now(),
+                max_attempts: J::MAX_ATTEMPTS,
+            })
+            .await?;
+        self.wake.notify_one();
+        Ok(id)
+    }
+
+    /// The port underneath.
+    pub fn port(&self) -> &Arc<dyn TaskQueue> {
+        &self.queue
+    }
+}
+
+/// Claims tasks and runs their jobs until told to stop.
+pub struct Worker {
+    queue: JobQueue,
+    registry: JobRegistry,
+    /// How long a claimed task stays invisible to other workers.
+    lease: Duration,
+    /// How often an idle worker looks for tasks queued by other processes.
+    idle_poll: Duration,
+}
+
+impl Worker {
+    /// A worker for these jobs.
+    pub fn new(queue: JobQueue, registry: JobRegistry) -> Self {
+        Self {
+            queue,
+            registry,
+            lease: Duration::from_secs(60),
+            idle_poll: Duration::from_secs(1),
+        }
+    }
+
+    /// Runs until `shutdown` completes; a task in progress is finished first.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            match self.run_one().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%error, "task queue unavailable"),
+            }
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = self.queue.wake.notified() => {}
+                () = tokio::time::sleep(self.idle_poll) => {}
+            }
+        }
+    }
+
+    /// Claims and runs one due task; false when none was due.
+    pub async fn run_one(&self) -> Result<bool> {
+        let port = self.queue.port();
+        let Some(task) = port.claim(Utc::now(), self.lease).await? else {
+            return Ok(false);
+        };
+        let outcome = match self.registry.handlers.get(task.job.as_str()) {
+            Some(handler) => handler(task.payload.clone()).await,
+            None => Err(Error::NotFound("job handler")),
+        };
+        match outcome {
+            Ok(()) => port.complete(task.id).await?,
+            Err(error) => self.failed(&task, &error).await?,
+        }
+        Ok(true)
+    }
+
+    async fn failed(&self, task: &ClaimedTask, error: &Error) -> Result<()> {
+        let port = self.queue.port();
+        let message = error.to_string();
+        if task.attempt >= task.max_attempts {
+            tracing::error!(job = %task.job, task = %task.id, %error, "task failed for the last time");
+            return port.bury(task.id, &message).await;
+        }
+        // Exponential backoff: 2 s, 4 s, 8 s, … capped at an hour.
+        let delay = 2u64.saturating_pow(task.attempt).min(3600);
+        tracing::warn!(job = %task.job, task = %task.id, attempt = task.attempt, %error, "task failed, retrying");
+        let run_at = Utc::now() + chrono::Duration::seconds(delay as i64);
+        port.retry(task.id, run_at, &message).await
+    }
+}

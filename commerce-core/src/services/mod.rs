@@ -1,0 +1,18 @@
+//! Services: the business rules, over the ports.
+//!
+//! A service receives only the ports it uses. HTTP handlers call services and nothing below
+//! them; plugins are called only through ports. A rule is written here once and holds for
+//! every backend.
+
+pub mod auth;
+pub mod events;
+pub mod jobs;
+pub mod notifications;
+pub mod passwords;
+pub mod tokens;
+
+pub use auth::{AuthService, Registration, TokenPair};
+pub use events::{DomainEvent, EventBus, EventSubscriber};
+pub use jobs::{BackgroundJob, JobQueue, JobRegistry, Worker};
+pub use passwords::PasswordHasher;
+pub use tokens::{AccessClaims, Principal, TokenSettings, TokenSigner};

@@ -1,0 +1,110 @@
+//! The assembled shop: services over their ports, ready to serve HTTP and run jobs.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem_openapi::OpenApi;
+
+use crate::config::Config;
+use crate::plugin::ShopBuilder;
+use crate::ports::{Cache, ReadinessCheck};
+use crate::services::{AuthService, JobQueue, JobRegistry, Worker};
+
+/// A shop whose every port is provided. Built by [`ShopBuilder::build`].
+pub struct Shop {
+    pub(crate) config: Config,
+    pub(crate) plugins: Vec<&'static str>,
+    pub(crate) auth: AuthService,
+    pub(crate) cache: Arc<dyn Cache>,
+    pub(crate) jobs: JobQueue,
+    pub(crate) job_registry: JobRegistry,
+    pub(crate) readiness: Arc<[Arc<dyn ReadinessCheck>]>,
+}
+
+impl Shop {
+    /// A builder to add plugins to.
+    pub fn builder(config: Config) -> ShopBuilder {
+        ShopBuilder::new(config)
+    }
+
+    /// The configuration it was built with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The names of its plugins, in the order they were added.
+    pub fn plugins(&self) -> &[&'static str] {
+        &self.plugins
+    }
+
+    /// Accounts and sessions.
+    pub fn auth(&self) -> &AuthService {
+        &self.auth
+    }
+
+    /// The cache.
+    pub fn cache(&self) -> &Arc<dyn Cache> {
+        &self.cache
+    }
+
+    /// The background job queue.
+    pub fn jobs(&self) -> &JobQueue {
+        &self.jobs
+    }
+
+    /// A worker running this shop's jobs.
+    pub fn worker(&self) -> Worker {
+        Worker::new(self.jobs.clone(), self.job_registry.clone())
+    }
+
+    /// The HTTP application: every core API, `/openapi.json`, `/docs`, `/health`, `/ready`.
+    pub fn endpoint(&self) -> poem::endpoint::BoxEndpoint<'static> {
+        crate::api::app(self, ())
+    }
+
+    /// The HTTP application with `extra` API modules beside the core ones, in one spec.
+    pub fn endpoint_with(
+        &self,
+        extra: impl OpenApi + 'static,
+    ) -> poem::endpoint::BoxEndpoint<'static> {
+        crate::api::app(self, extra)
+    }
+
+    /// Serves HTTP on `listener` and runs the job worker until `shutdown` completes, then
+    /// finishes requests in flight (for at most ten seconds) and the task being run.
+    pub async fn run(
+        self,
+        listener: TcpListener<String>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let acceptor = listener.into_acceptor().await?;
+        self.run_on(acceptor, shutdown).await
+    }
+
+    /// As [`run`](Self::run), on an acceptor already bound (port 0 in tests).
+    pub async fn run_on(
+        self,
+        acceptor: impl Acceptor + 'static,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+        let worker = self.worker();
+        let worker = tokio::spawn(async move {
+            let mut stopped = worker_stopped;
+            worker
+                .run(async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                })
+                .await;
+        });
+        let app = self.endpoint();
+        let served = poem::Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))
+            .await;
+        let _ = stop_worker.send(true);
+        let _ = worker.await;
+        served
+    }
+}

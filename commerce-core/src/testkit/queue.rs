@@ -1,0 +1,127 @@
+//! The contract of [`TaskQueue`].
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+
+use crate::domain::Timestamp;
+use crate::ports::{NewTask, TaskQueue};
+
+const LEASE: Duration = Duration::from_secs(30);
+
+fn task(job: &str, run_at: Timestamp) -> NewTask {
+    NewTask {
+        job: job.into(),
+        payload: json!({"to": "ann@example.com", "n": 1}),
+        run_at,
+        max_attempts: 3,
+    }
+}
+
+fn later(now: Timestamp, seconds: i64) -> Timestamp {
+    now + chrono::Duration::seconds(seconds)
+}
+
+/// A due task is claimed with its payload, then invisible until completed and gone after.
+pub async fn claims_due_tasks_once<Q: TaskQueue>(queue: Arc<Q>) {
+    let now = Utc::now();
+    let id = queue.enqueue(task("mail", now)).await.unwrap();
+    let claimed = queue.claim(now, LEASE).await.unwrap().unwrap();
+    assert_eq!(claimed.id, id);
+    assert_eq!(claimed.job, "mail");
+    assert_eq!(claimed.payload, json!({"to": "ann@example.com", "n": 1}));
+    assert_eq!(claimed.attempt, 1);
+    assert_eq!(claimed.max_attempts, 3);
+    assert!(queue.claim(now, LEASE).await.unwrap().is_none());
+    queue.complete(id).await.unwrap();
+    assert!(
+        queue
+            .claim(later(now, 3600), LEASE)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// A task is not claimed before its time.
+pub async fn future_tasks_wait<Q: TaskQueue>(queue: Arc<Q>) {
+    let now = Utc::now();
+    queue.enqueue(task("later", later(now, 60))).await.unwrap();
+    assert!(queue.claim(now, LEASE).await.unwrap().is_none());
+    assert!(queue.claim(later(now, 61), LEASE).await.unwrap().is_some());
+}
+
+/// A task whose worker did not finish within the lease is claimed again, as a new attempt.
+pub async fn expired_leases_are_claimed_again<Q: TaskQueue>(queue: Arc<Q>) {
+    let now = Utc::now();
+    let id = queue.enqueue(task("mail", now)).await.unwrap();
+    queue.claim(now, LEASE).await.unwrap().unwrap();
+    assert!(queue.claim(later(now, 29), LEASE).await.unwrap().is_none());
+    let again = queue.claim(later(now, 31), LEASE).await.unwrap().unwrap();
+    assert_eq!(again.id, id);
+    assert_eq!(again.attempt, 2);
+}
+
+/// A retried task waits for its new time and then counts another attempt.
+pub async fn retried_tasks_wait_for_their_time<Q: TaskQueue>(queue: Arc<Q>) {
+    let now = Utc::now();
+    let id = queue.enqueue(task("mail", now)).await.unwrap();
+    queue.claim(now, LEASE).await.unwrap().unwrap();
+    queue.retry(id, later(now, 10), "smtp down").await.unwrap();
+    assert!(queue.claim(later(now, 5), LEASE).await.unwrap().is_none());
+    let again = queue.claim(later(now, 11), LEASE).await.unwrap().unwrap();
+    assert_eq!(again.id, id);
+    assert_eq!(again.attempt, 2);
+}
+
+/// A buried task is kept but never claimed again.
+pub async fn buried_tasks_are_never_claimed<Q: TaskQueue>(queue: Arc<Q>) {
+    let now = Utc::now();
+    let id = queue.enqueue(task("mail", now)).await.unwrap();
+    queue.claim(now, LEASE).await.unwrap().unwrap();
+    queue.bury(id, "gave up").await.unwrap();
+    assert!(
+        queue
+            .claim(later(now, 86_400), LEASE)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// Concurrent workers never receive the same task.
+pub async fn concurrent_claims_never_share_a_task<Q: TaskQueue>(queue: Arc<Q>) {
+    let now = Utc::now();
+    for i in 0..20 {
+        queue.enqueue(task(&format!("job{i}"), now)).await.unwrap();
+    }
+    let claims = (0..40).map(|_| {
+        let queue = queue.clone();
+        tokio::spawn(async move { queue.claim(now, LEASE).await })
+    });
+    let claimed: Vec<_> = futures::future::join_all(claims)
+        .await
+        .into_iter()
+        .filter_map(|r| r.unwrap().unwrap())
+        .map(|task| task.id)
+        .collect();
+    let distinct: HashSet<_> = claimed.iter().collect();
+    assert_eq!(claimed.len(), 20, "every task claimed once: {claimed:?}");
+    assert_eq!(distinct.len(), 20, "no task claimed twice: {claimed:?}");
+}
+
+/// Tasks are claimed in the order they fell due.
+pub async fn claims_in_due_order<Q: TaskQueue>(queue: Arc<Q>) {
+    let now = Utc::now();
+    queue.enqueue(task("second", later(now, -5))).await.unwrap();
+    queue.enqueue(task("first", later(now, -10))).await.unwrap();
+    queue.enqueue(task("third", now)).await.unwrap();
+    let mut order = Vec::new();
+    while let Some(task) = queue.claim(now, LEASE).await.unwrap() {
+        order.push(task.job);
+    }
+    assert_eq!(order, ["first", "second", "third"]);
+}

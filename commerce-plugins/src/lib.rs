@@ -1,0 +1,28 @@
+//! # commerce-plugins
+//!
+//! The default backends of commerce-rs, one cargo feature each. Every module implements ports
+//! of `commerce-core` and nothing else: no business rules live here, and each backend proves
+//! itself by running the core conformance suites (`commerce_core::testkit`).
+//!
+//! | feature    | plugin            | provides                                   | URL            |
+//! |------------|-------------------|--------------------------------------------|----------------|
+//! | `sqlite`   | [`SqlitePlugin`]   | users, tokens, task queue                  | `sqlite://…`   |
+//! | `moka`     | [`MokaCachePlugin`]| an in-process cache                        | `memory://`    |
+//! | `log-mail` | [`LogMailPlugin`]  | a mailer writing to the log (development)  | `log://`       |
+//!
+//! Each plugin registers a factory with `inventory`, so a binary that links this crate (for
+//! example with `use commerce_plugins as _;`) can assemble a shop from its configuration.
+
+#[cfg(feature = "log-mail")]
+pub mod log_mail;
+#[cfg(feature = "moka")]
+pub mod moka;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+#[cfg(feature = "log-mail")]
+pub use log_mail::LogMailPlugin;
+#[cfg(feature = "moka")]
+pub use moka::MokaCachePlugin;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqlitePlugin;

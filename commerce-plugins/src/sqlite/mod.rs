@@ -1,0 +1,163 @@
+//! SQLite: the embedded default database, over sqlx.
+//!
+//! One file holds users, tokens and the task queue. The pool runs in WAL mode (readers never
+//! wait for the writer), waits up to five seconds for a busy database instead of failing, and
+//! enforces foreign keys. Migrations live in `migrations/sqlite/` at the workspace root.
+
+mod accounts;
+mod queue;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use commerce_core::config::Config;
+use commerce_core::plugin::{PluginFactory, Role};
+use commerce_core::ports::ReadinessCheck;
+use commerce_core::{Error, Plugin, Result, ShopBuilder};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Sqlite};
+
+const BACKEND: &str = "sqlite";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// A SQLite database implementing the account, token and task-queue ports.
+#[derive(Clone, Debug)]
+pub struct SqliteDatabase {
+    pool: Pool<Sqlite>,
+}
+
+impl SqliteDatabase {
+    /// Opens (creating the file and its directory if missing) the database at `url`, such as
+    /// `sqlite://data/shop.db`, with a pool of at most `max_connections`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| Error::invalid("DATABASE_URL", e.to_string()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        if let Some(directory) = options.get_filename().parent()
+            && !directory.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(directory).map_err(|e| Error::unavailable(BACKEND, e))?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(db_error)?;
+        Ok(Self { pool })
+    }
+
+    /// Applies the migrations not yet applied.
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| Error::backend(BACKEND, e))
+    }
+
+    /// The connection pool, for embedders that add tables of their own.
+    pub fn pool(&self) -> &Pool<Sqlite> {
+        &self.pool
+    }
+}
+
+#[async_trait]
+impl ReadinessCheck for SqliteDatabase {
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn check(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(db_error)
+    }
+}
+
+/// Provides users, tokens and the task queue from one SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqlitePlugin {
+    url: String,
+    max_connections: u32,
+    migrate: bool,
+}
+
+impl SqlitePlugin {
+    /// The database at `url` (`sqlite://path/to/file.db`), migrated on start.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 8,
+            migrate: true,
+        }
+    }
+
+    /// Sets the pool size.
+    pub fn max_connections(mut self, max_connections: u32) -> Self {
+        self.max_connections = max_connections;
+        self
+    }
+
+    /// Whether pending migrations are applied on start.
+    pub fn migrate(mut self, migrate: bool) -> Self {
+        self.migrate = migrate;
+        self
+    }
+}
+
+#[async_trait]
+impl Plugin for SqlitePlugin {
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn build(&self, shop: &mut ShopBuilder) -> Result<()> {
+        let database = Arc::new(SqliteDatabase::connect(&self.url, self.max_connections).await?);
+        if self.migrate {
+            database.migrate().await?;
+        }
+        shop.provide_user_store(database.clone())
+            .provide_token_store(database.clone())
+            .provide_task_queue(database.clone())
+            .add_readiness_check(database);
+        Ok(())
+    }
+}
+
+fn create(url: &str, config: &Config) -> Result<Box<dyn Plugin>> {
+    Ok(Box::new(
+        SqlitePlugin::new(url)
+            .max_connections(config.database_max_connections)
+            .migrate(config.auto_migrate),
+    ))
+}
+
+commerce_core::inventory::submit! {
+    PluginFactory { name: "sqlite", role: Role::Database, schemes: &["sqlite"], create }
+}
+
+/// Converts a sqlx error: lost or exhausted connections and a locked database are worth a
+/// retry; anything else is a failure.
+fn db_error(error: sqlx::Error) -> Error {
+    let busy = matches!(&error, sqlx::Error::Database(db) if db.code().as_deref() == Some("5"));
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            Error::unavailable(BACKEND, error)
+        }
+        _ if busy => Error::unavailable(BACKEND, error),
+        _ => Error::backend(BACKEND, error),
+    }
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}

@@ -1,0 +1,171 @@
+//! The reference commerce-rs shop: every default plugin behind one HTTP server.
+//!
+//! ```text
+//! cargo run -p reference-shop                  # serve on 0.0.0.0:8000 (SQLite under ./data/)
+//! cargo run -p reference-shop -- migrate       # apply database migrations and exit
+//! cargo run -p reference-shop -- openapi       # print the OpenAPI document
+//! cargo run -p reference-shop -- create-admin --username U --email E
+//! ```
+//!
+//! Backends are chosen from the environment by URL scheme (see docs/configuration.md).
+
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use commerce_core::config::{Config, LogFormat};
+use commerce_core::services::Registration;
+use commerce_core::{Shop, ShopBuilder};
+use poem::listener::TcpListener;
+// The plugins register themselves with `inventory`; naming the crate keeps it linked.
+use commerce_plugins as _;
+
+#[derive(Parser)]
+#[command(version, about = "The reference commerce-rs shop")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the shop over HTTP (the default).
+    Serve,
+    /// Apply pending database migrations, then exit.
+    Migrate,
+    /// Print the OpenAPI document as JSON.
+    Openapi,
+    /// Create a staff user; the password comes from ADMIN_PASSWORD or the first line of stdin.
+    CreateAdmin {
+        /// The staff user's login name.
+        #[arg(long)]
+        username: String,
+        /// The staff user's e-mail address.
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Openapi = command {
+        println!("{}", commerce_core::api::spec_json::<()>());
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("configuration error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_format);
+    match run(command, config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            config.auto_migrate = true;
+            build(config).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::CreateAdmin { username, email } => {
+            let password = match std::env::var("ADMIN_PASSWORD") {
+                Ok(password) => password,
+                Err(_) => read_password_line()?,
+            };
+            let shop = build(config).await?;
+            let user = shop
+                .auth()
+                .create_staff(Registration {
+                    username,
+                    email,
+                    password,
+                })
+                .await?;
+            tracing::info!(id = %user.id, username = %user.username, "staff user created");
+            Ok(())
+        }
+        Command::Openapi => Ok(()),
+    }
+}
+
+async fn build(config: Config) -> anyhow::Result<Shop> {
+    let builder = ShopBuilder::from_registry(config).await?;
+    Ok(builder.build()?)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    if config.jwt_secret_generated {
+        tracing::warn!(
+            "JWT_SECRET is not set: using a random secret, so tokens die with this process; \
+             set it (and COMMERCE_ENV=production) for any real deployment"
+        );
+    }
+    let address = format!("{}:{}", config.host, config.port);
+    let port = config.port;
+    let shop = build(config).await?;
+    tracing::info!(plugins = ?shop.plugins(), "shop assembled");
+    tracing::info!("serving on http://{address}; API docs at http://localhost:{port}/docs");
+    shop.run(TcpListener::bind(address.clone()), shutdown_signal())
+        .await
+        .with_context(|| format!("serving on {address}"))
+}
+
+/// Completes on Ctrl-C or SIGTERM (what Elastic Beanstalk and most orchestrators send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+fn read_password_line() -> anyhow::Result<String> {
+    eprintln!("password (one line on stdin):");
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
