@@ -8,6 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::ApiTags;
 use super::problem::ApiError;
 use super::security::BearerAuth;
+use super::types::StrictString;
 use crate::domain::User;
 use crate::services::{AuthService, Registration, TokenPair};
 
@@ -15,12 +16,12 @@ use crate::services::{AuthService, Registration, TokenPair};
 #[derive(Object, Debug)]
 pub struct RegisterRequest {
     /// 1–150 letters, digits and `@ . + - _`; unique regardless of case.
-    pub username: String,
+    pub username: StrictString,
     /// A valid e-mail address; unique regardless of case.
-    pub email: String,
+    pub email: StrictString,
     /// At least 8 characters, and not the username.
     #[oai(write_only)]
-    pub password: String,
+    pub password: StrictString,
 }
 
 /// A registered account.
@@ -38,17 +39,17 @@ pub struct RegisteredUser {
 #[derive(Object, Debug)]
 pub struct LoginRequest {
     /// The username.
-    pub username: String,
+    pub username: StrictString,
     /// The password.
     #[oai(write_only)]
-    pub password: String,
+    pub password: StrictString,
 }
 
 /// A refresh token, to rotate or to revoke.
 #[derive(Object, Debug)]
 pub struct RefreshRequest {
     /// The refresh token from login or the last refresh.
-    pub refresh: String,
+    pub refresh: StrictString,
 }
 
 /// A pair of tokens.
@@ -130,9 +131,9 @@ impl AuthApi {
         let user = self
             .auth
             .register(Registration {
-                username: body.username,
-                email: body.email,
-                password: body.password,
+                username: body.username.into_inner(),
+                email: body.email.into_inner(),
+                password: body.password.into_inner(),
             })
             .await?;
         Ok(RegisterResponse::Created(Json(RegisteredUser {
@@ -145,7 +146,10 @@ impl AuthApi {
     /// Log in: exchange credentials for an access and a refresh token.
     #[oai(path = "/login/", method = "post", operation_id = "login")]
     async fn login(&self, body: Json<LoginRequest>) -> Result<TokensResponse, ApiError> {
-        let pair = self.auth.login(&body.username, &body.password).await?;
+        let pair = self
+            .auth
+            .login(body.username.as_str(), body.password.as_str())
+            .await?;
         Ok(pair.into())
     }
 
@@ -157,14 +161,14 @@ impl AuthApi {
         operation_id = "refresh_token"
     )]
     async fn refresh(&self, body: Json<RefreshRequest>) -> Result<TokensResponse, ApiError> {
-        let pair = self.auth.refresh(&body.refresh).await?;
+        let pair = self.auth.refresh(body.refresh.as_str()).await?;
         Ok(pair.into())
     }
 
     /// Log out: the refresh token and every token rotated from the same login stop working.
     #[oai(path = "/logout/", method = "post", operation_id = "logout")]
     async fn logout(&self, body: Json<RefreshRequest>) -> Result<LogoutResponse, ApiError> {
-        self.auth.logout(&body.refresh).await?;
+        self.auth.logout(body.refresh.as_str()).await?;
         Ok(LogoutResponse::LoggedOut)
     }
 

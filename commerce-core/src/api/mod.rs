@@ -10,6 +10,7 @@ pub mod health;
 mod middleware;
 pub mod problem;
 mod security;
+pub mod types;
 
 use std::collections::HashMap;
 use std::marker::PhantomData;

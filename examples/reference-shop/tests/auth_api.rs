@@ -1,0 +1,399 @@
+//! The auth contract of the old shop, driven over HTTP against the real server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{SECRET, decode, spawn_app, spawn_app_with};
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn the_documented_example_registers_logs_in_and_reads_itself() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .post(
+            "/api/auth/register/",
+            json!({"username": "testuser", "email": "test@example.com", "password": "testpassword"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        body,
+        json!({"id": body["id"], "username": "testuser", "email": "test@example.com"})
+    );
+    assert!(body["id"].is_i64());
+
+    let (access, refresh) = app.login("testuser", "testpassword").await;
+    assert!(!refresh.is_empty());
+    let (status, me) = app.get_with_token("/api/auth/me/", &access).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        me,
+        json!({"id": body["id"], "username": "testuser", "email": "test@example.com", "is_staff": false})
+    );
+}
+
+#[tokio::test]
+async fn paths_answer_with_and_without_the_trailing_slash() {
+    let app = spawn_app().await;
+    app.register("slashy", "password-1").await;
+    for path in ["/api/auth/login/", "/api/auth/login"] {
+        let (status, _) = app
+            .post(
+                path,
+                json!({"username": "slashy", "password": "password-1"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+    let (access, _) = app.login("slashy", "password-1").await;
+    for path in ["/api/auth/me/", "/api/auth/me"] {
+        let (status, _) = app.get_with_token(path, &access).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+    let (status, _) = app
+        .post(
+            "/api/auth/register",
+            json!({"username": "noslash", "email": "n@example.com", "password": "password-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn invalid_registrations_get_field_errors() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .post(
+            "/api/auth/register/",
+            json!({"username": "bad name!", "email": "not-an-email", "password": "short"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    for field in ["username", "email", "password"] {
+        assert!(body["errors"][field][0].is_string(), "{field}: {body}");
+    }
+
+    let long_name = "a".repeat(151);
+    let cases = [
+        (
+            json!({"username": long_name, "email": "a@example.com", "password": "password-1"}),
+            "username",
+        ),
+        (
+            json!({"username": "", "email": "a@example.com", "password": "password-1"}),
+            "username",
+        ),
+        (
+            json!({"username": "samename", "email": "a@example.com", "password": "SameName"}),
+            "password",
+        ),
+        (
+            json!({"username": "u1", "email": "a@example.com", "password": "x".repeat(129)}),
+            "password",
+        ),
+    ];
+    for (request, field) in cases {
+        let (status, body) = app.post("/api/auth/register/", request.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{request}");
+        assert!(body["errors"][field].is_array(), "{field}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn duplicates_are_refused_regardless_of_case() {
+    let app = spawn_app().await;
+    app.register("Taken", "password-1").await;
+    let (status, body) = app
+        .post(
+            "/api/auth/register/",
+            json!({"username": "tAKEN", "email": "other@example.com", "password": "password-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["errors"]["username"].is_array(), "{body}");
+
+    let (status, body) = app
+        .post(
+            "/api/auth/register/",
+            json!({"username": "other", "email": "TAKEN@EXAMPLE.COM", "password": "password-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["errors"]["email"].is_array(), "{body}");
+}
+
+#[tokio::test]
+async fn wrong_credentials_get_one_answer_whether_or_not_the_user_exists() {
+    let app = spawn_app().await;
+    app.register("known", "password-1").await;
+    let (status_wrong, wrong_password) = app
+        .post(
+            "/api/auth/login/",
+            json!({"username": "known", "password": "password-2"}),
+        )
+        .await;
+    let (status_unknown, unknown_user) = app
+        .post(
+            "/api/auth/login/",
+            json!({"username": "nobody", "password": "password-2"}),
+        )
+        .await;
+    assert_eq!(status_wrong, StatusCode::UNAUTHORIZED);
+    assert_eq!(status_unknown, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong_password, unknown_user);
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_family() {
+    let app = spawn_app().await;
+    app.register("rotator", "password-1").await;
+    let (_, first) = app.login("rotator", "password-1").await;
+
+    let (status, pair) = app
+        .post("/api/auth/token/refresh/", json!({"refresh": first}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let second = pair["refresh"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    let (status, _) = app
+        .get_with_token("/api/auth/me/", pair["access"].as_str().unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The first token again: theft is assumed, the whole family dies.
+    let (status, _) = app
+        .post("/api/auth/token/refresh/", json!({"refresh": first}))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .post("/api/auth/token/refresh/", json!({"refresh": second}))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Another login is another family and still works.
+    let (_, other) = app.login("rotator", "password-1").await;
+    let (status, _) = app
+        .post("/api/auth/token/refresh/", json!({"refresh": other}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn logout_ends_the_session() {
+    let app = spawn_app().await;
+    app.register("leaver", "password-1").await;
+    let (_, refresh) = app.login("leaver", "password-1").await;
+    let (status, pair) = app
+        .post("/api/auth/token/refresh/", json!({"refresh": refresh}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let current = pair["refresh"].as_str().unwrap().to_owned();
+
+    let (status, body) = app
+        .post("/api/auth/logout/", json!({"refresh": current}))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(body.is_null());
+    let (status, _) = app
+        .post("/api/auth/token/refresh/", json!({"refresh": current}))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .post("/api/auth/logout/", json!({"refresh": "garbage"}))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn tampered_and_misused_tokens_are_refused() {
+    let app = spawn_app().await;
+    app.register("victim", "password-1").await;
+    let (access, refresh) = app.login("victim", "password-1").await;
+
+    let (status, _) = app.get_with_token("/api/auth/me/", "not.a.jwt").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Flip the payload to claim staff: the signature no longer matches.
+    let parts: Vec<&str> = access.split('.').collect();
+    let forged = format!("{}.{}x.{}", parts[0], parts[1], parts[2]);
+    let (status, _) = app.get_with_token("/api/auth/me/", &forged).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // An unsigned token.
+    let unsigned = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.", parts[1]);
+    let (status, _) = app.get_with_token("/api/auth/me/", &unsigned).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A refresh token is no access token, nor the other way round.
+    let (status, _) = app.get_with_token("/api/auth/me/", &refresh).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .post("/api/auth/token/refresh/", json!({"refresh": access}))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // No token at all.
+    let response = app
+        .client
+        .get(app.url("/api/auth/me/"))
+        .send()
+        .await
+        .unwrap();
+    let (status, _) = decode(response).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn tokens_from_another_shop_are_refused() {
+    let ours = spawn_app().await;
+    let theirs = spawn_app_with(&[("JWT_SECRET", "a-different-secret-also-long-enough-ok")]).await;
+    theirs.register("mallory", "password-1").await;
+    let (access, refresh) = theirs.login("mallory", "password-1").await;
+    let (status, _) = ours.get_with_token("/api/auth/me/", &access).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = ours
+        .post("/api/auth/token/refresh/", json!({"refresh": refresh}))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_ne!(SECRET, "a-different-secret-also-long-enough-ok");
+}
+
+#[tokio::test]
+async fn expired_access_tokens_are_refused() {
+    let app = spawn_app_with(&[("ACCESS_TOKEN_TTL_SECONDS", "1")]).await;
+    app.register("brief", "password-1").await;
+    let (access, _) = app.login("brief", "password-1").await;
+    let (status, _) = app.get_with_token("/api/auth/me/", &access).await;
+    assert_eq!(status, StatusCode::OK);
+    // One second of life plus the five seconds of leeway for clock skew.
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    let (status, _) = app.get_with_token("/api/auth/me/", &access).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn malformed_requests_get_problem_details_never_500() {
+    let app = spawn_app_with(&[("MAX_BODY_BYTES", "1024")]).await;
+    let post_raw = |body: &'static str, content_type: &'static str| {
+        app.client
+            .post(app.url("/api/auth/login/"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let (status, _) = decode(post_raw("{not json", "application/json").await.unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = decode(post_raw("{}", "application/json").await.unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = decode(
+        post_raw(r#"{"username": 5, "password": false}"#, "application/json")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = decode(post_raw("username=a", "text/plain").await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let huge = json!({"username": "x".repeat(4096), "password": "y"});
+    let (status, _) = app.post("/api/auth/login/", huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Streamed without a Content-Length, the cap still holds.
+    let chunks: Vec<Result<String, std::io::Error>> = vec![Ok("[".into()), Ok("0,".repeat(2048))];
+    let response = app
+        .client
+        .post(app.url("/api/auth/login/"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_stream(chunks)))
+        .send()
+        .await
+        .unwrap();
+    let (status, _) = decode(response).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let response = app
+        .client
+        .get(app.url("/api/no-such-thing/"))
+        .send()
+        .await
+        .unwrap();
+    let (status, _) = decode(response).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+fn futures_stream(
+    chunks: Vec<Result<String, std::io::Error>>,
+) -> impl futures_core::Stream<Item = Result<String, std::io::Error>> {
+    futures_util::stream::iter(chunks)
+}
+
+#[tokio::test]
+async fn health_ready_spec_and_docs_are_served() {
+    let app = spawn_app().await;
+    let (status, body) = decode(app.client.get(app.url("/health")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({"status": "ok"}));
+    let (status, body) = decode(app.client.get(app.url("/ready")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["checks"]["sqlite"], "ok");
+
+    let (status, spec) = decode(
+        app.client
+            .get(app.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(spec["openapi"], "3.0.0");
+    for path in [
+        "/api/auth/register",
+        "/api/auth/login",
+        "/api/auth/token/refresh",
+        "/api/auth/logout",
+        "/api/auth/me",
+        "/health",
+        "/ready",
+    ] {
+        assert!(
+            spec["paths"][path].is_object(),
+            "{path} missing from the spec"
+        );
+    }
+    assert_eq!(
+        spec["components"]["securitySchemes"]["BearerAuth"]["scheme"],
+        "bearer"
+    );
+    let register = &spec["paths"]["/api/auth/register"]["post"];
+    assert!(register["requestBody"].is_object());
+    for status in ["201", "400", "500"] {
+        assert!(
+            register["responses"][status].is_object(),
+            "register {status}"
+        );
+    }
+    assert!(
+        register["responses"]["400"]["content"]["application/problem+json"].is_object(),
+        "{}",
+        register["responses"]["400"]
+    );
+    // The served spec is the one `reference-shop openapi` prints.
+    let printed: serde_json::Value =
+        serde_json::from_str(&commerce_core::api::spec_json::<()>()).unwrap();
+    assert_eq!(printed, spec);
+
+    let docs = app.client.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(docs.text().await.unwrap().contains("swagger"));
+}
+
+#[tokio::test]
+async fn responses_carry_a_request_id() {
+    let app = spawn_app().await;
+    let response = app.client.get(app.url("/health")).send().await.unwrap();
+    let id = response.headers().get("x-request-id").unwrap();
+    assert_eq!(id.len(), 32);
+}

@@ -1,0 +1,143 @@
+//! The reference shop's commands, run as a process.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::spawn_app_with;
+use reqwest::StatusCode;
+
+fn shop() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_reference-shop"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_naming_the_variable() {
+    let output = shop().env("PORT", "eighty").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("PORT"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+
+    let output = shop().env("COMMERCE_ENV", "production").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("JWT_SECRET"));
+}
+
+#[test]
+fn an_unknown_database_scheme_names_the_known_ones() {
+    let output = shop()
+        .env("DATABASE_URL", "mysql://localhost/shop")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+    assert!(stderr.contains("sqlite"), "{stderr}");
+}
+
+#[test]
+fn openapi_prints_the_spec() {
+    let output = shop().arg("openapi").output().unwrap();
+    assert!(output.status.success());
+    let spec: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(spec["paths"]["/api/auth/login"].is_object());
+}
+
+#[tokio::test]
+async fn create_admin_makes_a_staff_user_who_can_log_in() {
+    let data = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", data.path().join("shop.db").display());
+
+    let output = shop()
+        .args([
+            "create-admin",
+            "--username",
+            "boss",
+            "--email",
+            "boss@example.com",
+        ])
+        .env("DATABASE_URL", &url)
+        .env("ADMIN_PASSWORD", "correct horse battery")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // The password may also come on stdin.
+    let mut child = shop()
+        .args([
+            "create-admin",
+            "--username",
+            "boss2",
+            "--email",
+            "boss2@example.com",
+        ])
+        .env("DATABASE_URL", &url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"another long password\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // A weak password is refused with the reason.
+    let output = shop()
+        .args([
+            "create-admin",
+            "--username",
+            "weak",
+            "--email",
+            "weak@example.com",
+        ])
+        .env("DATABASE_URL", &url)
+        .env("ADMIN_PASSWORD", "short")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("password"));
+
+    let app = spawn_app_with(&[("DATABASE_URL", &url)]).await;
+    let (access, _) = app.login("boss", "correct horse battery").await;
+    let (status, me) = app.get_with_token("/api/auth/me/", &access).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["is_staff"], true);
+    app.login("boss2", "another long password").await;
+}
+
+#[test]
+fn migrate_creates_and_migrates_the_database() {
+    let data = tempfile::tempdir().unwrap();
+    let path = data.path().join("nested").join("shop.db");
+    let output = shop()
+        .arg("migrate")
+        .env("DATABASE_URL", format!("sqlite://{}", path.display()))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(path.exists());
+}

@@ -1,0 +1,153 @@
+//! Starts the real shop on an ephemeral port over a fresh SQLite file, for tests that drive it
+//! over HTTP exactly as a client would.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use commerce_core::ShopBuilder;
+use commerce_core::config::Config;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+// Keeps the plugin registrations linked into this test binary.
+use commerce_plugins as _;
+
+pub const SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
+
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A shop with default settings, `overrides` applied.
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let data = tempfile::tempdir().unwrap();
+    let mut vars: HashMap<String, String> = HashMap::from([
+        (
+            "DATABASE_URL".into(),
+            format!("sqlite://{}", data.path().join("shop.db").display()),
+        ),
+        ("JWT_SECRET".into(), SECRET.into()),
+        ("COMMERCE_ENV".into(), "production".into()),
+    ]);
+    for (name, value) in overrides {
+        vars.insert((*name).into(), (*value).into());
+    }
+    let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
+    let shop = ShopBuilder::from_registry(config)
+        .await
+        .unwrap()
+        .build()
+        .unwrap();
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .unwrap();
+    let address = acceptor.local_addr()[0]
+        .as_socket_addr()
+        .copied()
+        .expect("a TCP address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(shop.run_on(acceptor, async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        stop: Some(stop),
+        _data: data,
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        decode(response).await
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        decode(response).await
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> Value {
+        let (status, body) = self
+            .post(
+                "/api/auth/register/",
+                json!({"username": username, "email": format!("{username}@example.com"), "password": password}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// Logs in and returns (access, refresh).
+    pub async fn login(&self, username: &str, password: &str) -> (String, String) {
+        let (status, body) = self
+            .post(
+                "/api/auth/login/",
+                json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        (
+            body["access"].as_str().unwrap().to_owned(),
+            body["refresh"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+/// The status and JSON body (Null when empty); asserts error bodies are problem details.
+pub async fn decode(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = response.bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
+    };
+    if status.is_client_error() || status.is_server_error() {
+        assert_eq!(content_type, "application/problem+json", "{status}: {body}");
+        assert_eq!(body["status"], status.as_u16(), "{body}");
+        assert!(body["title"].is_string(), "{body}");
+        assert!(body["type"].is_string(), "{body}");
+    }
+    (status, body)
+}
