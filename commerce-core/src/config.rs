@@ -65,6 +65,11 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// `SMTP_URL`: where mail goes; without it mail is written to the log.
     pub smtp_url: Option<String>,
+    /// `SEARCH_BACKEND`: the search index plugin, by name; default `tantivy`.
+    pub search_backend: String,
+    /// `SEARCH_INDEX_PATH`: where an embedded search index keeps its files; default
+    /// `data/search`.
+    pub search_index_path: String,
     /// `JWT_SECRET`, `JWT_ISSUER`, `JWT_AUDIENCE`, `ACCESS_TOKEN_TTL_SECONDS`,
     /// `REFRESH_TOKEN_TTL_SECONDS`.
     pub tokens: TokenSettings,
@@ -133,6 +138,10 @@ impl Config {
             auto_migrate: env.parse_or("AUTO_MIGRATE", true)?,
             redis_url: env.get("REDIS_URL"),
             smtp_url: env.get("SMTP_URL"),
+            search_backend: env.get("SEARCH_BACKEND").unwrap_or_else(|| "tantivy".into()),
+            search_index_path: env
+                .get("SEARCH_INDEX_PATH")
+                .unwrap_or_else(|| "data/search".into()),
             tokens,
             jwt_secret_generated,
             max_body_bytes: env.parse_or("MAX_BODY_BYTES", 256 * 1024)?,

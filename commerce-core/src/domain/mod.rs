@@ -4,10 +4,12 @@
 //! constructor, so a value that reaches a service or a store is already valid. Nothing here does
 //! I/O.
 
+pub mod catalog;
 mod ids;
 mod money;
 mod user;
 
+pub use catalog::{Category, CategoryRecord, Product, ProductRecord};
 pub use ids::{CartId, CartItemId, CategoryId, OrderId, ProductId, TaskId, UserId};
 pub use money::{Currency, Money, MoneyError};
 pub use user::{Email, NewUser, Password, PasswordHash, User, Username};

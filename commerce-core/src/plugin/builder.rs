@@ -6,8 +6,8 @@ use super::Plugin;
 use crate::config::Config;
 use crate::error::Error;
 use crate::ports::{
-    Cache, CartStore, CatalogStore, Mailer, OrderStore, ReadinessCheck, TaskQueue, TokenStore,
-    UserStore,
+    Cache, CartStore, CatalogStore, Mailer, OrderStore, ReadinessCheck, SearchIndex, TaskQueue,
+    TokenStore, UserStore,
 };
 use crate::services::notifications::{EmailNotifications, SendWelcomeEmail};
 use crate::services::{
@@ -94,6 +94,7 @@ pub struct ShopBuilder {
     cache: Option<Provided<dyn Cache>>,
     queue: Option<Provided<dyn TaskQueue>>,
     mailer: Option<Provided<dyn Mailer>>,
+    search: Option<Provided<dyn SearchIndex>>,
     readiness: Vec<Arc<dyn ReadinessCheck>>,
     subscribers: Vec<Arc<dyn EventSubscriber>>,
     jobs: JobRegistry,
@@ -134,6 +135,7 @@ impl ShopBuilder {
             cache: None,
             queue: None,
             mailer: None,
+            search: None,
             readiness: Vec::new(),
             subscribers: Vec::new(),
             jobs: JobRegistry::default(),
@@ -214,6 +216,10 @@ impl ShopBuilder {
     provide!(
         /// Provides the mailer.
         provide_mailer, mailer, Mailer, "mailer"
+    );
+    provide!(
+        /// Provides the product search index.
+        provide_search_index, search, SearchIndex, "search index"
     );
 
     /// Adds a check that `/ready` runs.

@@ -21,6 +21,9 @@ pub enum Role {
     Cache,
     /// Outgoing mail, chosen by `SMTP_URL` (`log://` when unset).
     Mail,
+    /// Product search, chosen by `SEARCH_BACKEND` (`tantivy` when unset); its URL is
+    /// `BACKEND://SEARCH_INDEX_PATH`.
+    Search,
 }
 
 impl Role {
@@ -30,6 +33,7 @@ impl Role {
             Self::Database => "DATABASE_URL",
             Self::Cache => "REDIS_URL",
             Self::Mail => "SMTP_URL",
+            Self::Search => "SEARCH_BACKEND",
         }
     }
 
@@ -42,6 +46,7 @@ impl Role {
                 .clone()
                 .unwrap_or_else(|| "memory://".into()),
             Self::Mail => config.smtp_url.clone().unwrap_or_else(|| "log://".into()),
+            Self::Search => format!("{}://{}", config.search_backend, config.search_index_path),
         }
     }
 }

@@ -1,5 +1,184 @@
-//! The product catalogue: categories and products.
+//! The product catalogue: categories, products, list queries, and the change log that keeps
+//! search indexes in step with the database.
 
-/// Stores categories and products. Its operations arrive with the catalogue; the place exists
-/// now so that backends are assembled the same way from the start.
-pub trait CatalogStore: Send + Sync + 'static {}
+use async_trait::async_trait;
+
+use crate::domain::{Category, CategoryId, CategoryRecord, Product, ProductId, ProductRecord, Timestamp};
+use crate::error::Result;
+
+/// How a product list is ordered. Ties are broken by id, so pages never overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ProductOrdering {
+    /// Cheapest first.
+    PriceAscending,
+    /// Dearest first.
+    PriceDescending,
+    /// A to Z.
+    NameAscending,
+    /// Z to A.
+    NameDescending,
+    /// Oldest first.
+    CreatedAscending,
+    /// Newest first: the default.
+    #[default]
+    CreatedDescending,
+    /// Fewest in stock first.
+    StockAscending,
+    /// Most in stock first.
+    StockDescending,
+}
+
+impl ProductOrdering {
+    /// Every ordering, with the name the API's `ordering` parameter uses for it.
+    pub const ALL: [(Self, &'static str); 8] = [
+        (Self::PriceAscending, "price"),
+        (Self::PriceDescending, "-price"),
+        (Self::NameAscending, "name"),
+        (Self::NameDescending, "-name"),
+        (Self::CreatedAscending, "created_at"),
+        (Self::CreatedDescending, "-created_at"),
+        (Self::StockAscending, "stock"),
+        (Self::StockDescending, "-stock"),
+    ];
+
+    /// The ordering the API calls `name`, such as `"-price"`.
+    pub fn from_api_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(_, n)| *n == name).map(|(o, _)| *o)
+    }
+
+    /// The API's name for this ordering.
+    pub fn api_name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(o, _)| *o == self)
+            .map_or("-created_at", |(_, n)| n)
+    }
+}
+
+/// Which products a list or search includes. Every condition present must hold.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct ProductFilter {
+    /// Only products in one of these categories (a category and its subcategories).
+    pub categories: Option<Vec<CategoryId>>,
+    /// Only products costing at least this, in minor units.
+    pub min_price: Option<i64>,
+    /// Only products costing at most this, in minor units.
+    pub max_price: Option<i64>,
+    /// Only products with (true) or without (false) stock.
+    pub in_stock: Option<bool>,
+    /// Only active products; false shows inactive ones too (staff).
+    pub active_only: bool,
+}
+
+/// One page of a product list.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProductListQuery {
+    /// Which products.
+    pub filter: ProductFilter,
+    /// In what order.
+    pub ordering: ProductOrdering,
+    /// How many to skip.
+    pub offset: u64,
+    /// How many at most.
+    pub limit: u32,
+}
+
+/// A page of products and how many match in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductPage {
+    /// The products of the page, in order.
+    pub items: Vec<Product>,
+    /// How many products match the filter.
+    pub total: u64,
+}
+
+/// One entry of the catalogue change log: this product changed (or was deleted) at `seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatalogChange {
+    /// The position in the log; increases with every change.
+    pub seq: u64,
+    /// The product that changed.
+    pub product: ProductId,
+}
+
+/// What a search index holds of a product: enough to match, filter and order it. Prices and
+/// names shown to shoppers always come from the store, never from here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexDocument {
+    /// The product.
+    pub id: ProductId,
+    /// Its name.
+    pub name: String,
+    /// Its description.
+    pub description: String,
+    /// Its category.
+    pub category: CategoryId,
+    /// Its category's name, so a search for the category finds it.
+    pub category_name: String,
+    /// Its price in minor units.
+    pub price_minor: i64,
+    /// Units in stock.
+    pub stock: i64,
+    /// Whether customers can see it.
+    pub is_active: bool,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// Stores the catalogue.
+///
+/// Every write that changes a product (its own fields, its stock, its category's name, its
+/// deletion) appends the product to the change log in the same transaction, so that a search
+/// index tailing the log never misses a committed change.
+#[async_trait]
+pub trait CatalogStore: Send + Sync + 'static {
+    /// Creates a category. [`Error::AlreadyExists`](crate::Error::AlreadyExists) names `name`
+    /// (compared case-insensitively) or `slug` when taken; an unknown parent is
+    /// [`Error::Validation`](crate::Error::Validation) on `parent`.
+    async fn create_category(&self, category: CategoryRecord) -> Result<Category>;
+
+    /// Replaces a category's fields; errors as for create, and `NotFound`.
+    async fn update_category(&self, id: CategoryId, category: CategoryRecord) -> Result<Category>;
+
+    /// Deletes a category. [`Error::Conflict`](crate::Error::Conflict) while products or
+    /// subcategories are in it.
+    async fn delete_category(&self, id: CategoryId) -> Result<()>;
+
+    /// The category with this id.
+    async fn find_category(&self, id: CategoryId) -> Result<Option<Category>>;
+
+    /// Every category, by name.
+    async fn list_categories(&self) -> Result<Vec<Category>>;
+
+    /// Creates a product. `AlreadyExists` names `sku` or `slug` when taken; an unknown
+    /// category is `Validation` on `category`.
+    async fn create_product(&self, product: ProductRecord) -> Result<Product>;
+
+    /// Replaces a product's fields; errors as for create, and `NotFound`.
+    async fn update_product(&self, id: ProductId, product: ProductRecord) -> Result<Product>;
+
+    /// Deletes a product; `NotFound` if there is none.
+    async fn delete_product(&self, id: ProductId) -> Result<()>;
+
+    /// The product with this id.
+    async fn find_product(&self, id: ProductId) -> Result<Option<Product>>;
+
+    /// The products with these ids that exist, in one round trip, in any order.
+    async fn products_by_ids(&self, ids: &[ProductId]) -> Result<Vec<Product>>;
+
+    /// A page of products and the total matching, in at most two round trips.
+    async fn list_products(&self, query: &ProductListQuery) -> Result<ProductPage>;
+
+    /// Up to `limit` change-log entries after position `after`, in order.
+    async fn changes_since(&self, after: u64, limit: u32) -> Result<Vec<CatalogChange>>;
+
+    /// The position of the newest change-log entry (0 when empty).
+    async fn latest_change(&self) -> Result<u64>;
+
+    /// What a search index needs of these products; deleted ones are simply absent.
+    async fn index_documents(&self, ids: &[ProductId]) -> Result<Vec<IndexDocument>>;
+
+    /// Up to `limit` index documents of products with ids above `after`, by id: for
+    /// rebuilding an index from scratch.
+    async fn index_documents_after(&self, after: ProductId, limit: u32) -> Result<Vec<IndexDocument>>;
+}

@@ -13,12 +13,17 @@ pub mod health;
 pub mod mail;
 pub mod orders;
 pub mod queue;
+pub mod search;
 
 pub use auth::{NewRefreshToken, RefreshTokenUse, TokenStore, UserCredentials, UserStore};
 pub use cache::{Cache, CacheExt};
 pub use cart::CartStore;
-pub use catalog::CatalogStore;
+pub use catalog::{
+    CatalogChange, CatalogStore, IndexDocument, ProductFilter, ProductListQuery, ProductOrdering,
+    ProductPage,
+};
 pub use health::ReadinessCheck;
 pub use mail::{Mailer, OutgoingMail};
 pub use orders::OrderStore;
 pub use queue::{ClaimedTask, NewTask, TaskQueue};
+pub use search::{IndexBatch, SearchHits, SearchIndex, SearchQuery};

@@ -15,6 +15,7 @@
 
 pub mod accounts;
 pub mod cache;
+pub mod catalog;
 pub mod queue;
 
 /// Runs every account and token store test against backends made by `$fresh`, an async
@@ -35,6 +36,26 @@ macro_rules! account_store_conformance {
                 expired_tokens_are_refused_and_purged,
             ]
         );
+    };
+}
+
+/// Runs every catalogue store test against stores made by `$fresh`, an async function
+/// returning an `Arc` of a type implementing `CatalogStore`.
+#[macro_export]
+macro_rules! catalog_store_conformance {
+    ($fresh:ident) => {
+        $crate::__conformance_tests!($fresh, catalog, [
+            categories_round_trip,
+            category_names_and_slugs_are_unique,
+            categories_in_use_cannot_be_deleted,
+            products_round_trip,
+            product_skus_and_slugs_are_unique,
+            lists_filter_and_count,
+            lists_order_and_paginate,
+            products_are_fetched_by_ids,
+            every_product_write_is_logged,
+            index_documents_follow_the_products,
+        ]);
     };
 }
 

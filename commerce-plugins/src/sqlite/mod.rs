@@ -5,6 +5,7 @@
 //! enforces foreign keys. Migrations live in `migrations/sqlite/` at the workspace root.
 
 mod accounts;
+mod catalog;
 mod queue;
 
 use std::str::FromStr;
@@ -23,7 +24,7 @@ const BACKEND: &str = "sqlite";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
-/// A SQLite database implementing the account, token and task-queue ports.
+/// A SQLite database implementing the account, token, catalogue and task-queue ports.
 #[derive(Clone, Debug)]
 pub struct SqliteDatabase {
     pool: Pool<Sqlite>,
@@ -83,7 +84,7 @@ impl ReadinessCheck for SqliteDatabase {
     }
 }
 
-/// Provides users, tokens and the task queue from one SQLite database.
+/// Provides users, tokens, the catalogue and the task queue from one SQLite database.
 #[derive(Debug, Clone)]
 pub struct SqlitePlugin {
     url: String,
@@ -128,6 +129,7 @@ impl Plugin for SqlitePlugin {
         shop.provide_user_store(database.clone())
             .provide_token_store(database.clone())
             .provide_task_queue(database.clone())
+            .provide_catalog_store(database.clone())
             .add_readiness_check(database);
         Ok(())
     }

@@ -1,0 +1,375 @@
+//! The contract of [`CatalogStore`].
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::Error;
+use crate::domain::{CategoryId, CategoryRecord, Product, ProductId, ProductRecord};
+use crate::ports::{CatalogStore, ProductFilter, ProductListQuery, ProductOrdering};
+
+fn category(name: &str, parent: Option<CategoryId>) -> CategoryRecord {
+    CategoryRecord {
+        name: name.into(),
+        slug: crate::domain::catalog::slugify(name),
+        description: format!("All about {name}"),
+        parent,
+    }
+}
+
+fn product(name: &str, category: CategoryId, price_minor: i64, stock: i64) -> ProductRecord {
+    let slug = crate::domain::catalog::slugify(name);
+    ProductRecord {
+        name: name.into(),
+        sku: format!("SKU-{slug}"),
+        slug,
+        description: format!("{name}, described"),
+        price_minor,
+        category,
+        stock,
+        is_active: true,
+    }
+}
+
+/// Categories are created, found, listed by name, replaced and deleted.
+pub async fn categories_round_trip<S: CatalogStore>(store: Arc<S>) {
+    let tea = store.create_category(category("Tea", None)).await.unwrap();
+    let green = store
+        .create_category(category("Green tea", Some(tea.id)))
+        .await
+        .unwrap();
+    assert_eq!(green.parent, Some(tea.id));
+    assert_eq!(green.slug, "green-tea");
+    assert_eq!(store.find_category(tea.id).await.unwrap(), Some(tea.clone()));
+
+    let names: Vec<_> = store
+        .list_categories()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["Green tea", "Tea"]);
+
+    let renamed = store
+        .update_category(green.id, category("Matcha", None))
+        .await
+        .unwrap();
+    assert_eq!((renamed.name.as_str(), renamed.parent), ("Matcha", None));
+    assert!(renamed.updated_at >= green.updated_at);
+
+    store.delete_category(green.id).await.unwrap();
+    assert_eq!(store.find_category(green.id).await.unwrap(), None);
+    assert!(matches!(
+        store.delete_category(green.id).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        store.update_category(green.id, category("Gone", None)).await,
+        Err(Error::NotFound(_))
+    ));
+}
+
+/// Category names (in any case) and slugs are unique; a parent must exist.
+pub async fn category_names_and_slugs_are_unique<S: CatalogStore>(store: Arc<S>) {
+    let tea = store.create_category(category("Tea", None)).await.unwrap();
+    let same_name = store.create_category(category("TEA", None)).await;
+    assert!(
+        matches!(same_name, Err(Error::AlreadyExists { field: "name", .. })),
+        "{same_name:?}"
+    );
+    let mut same_slug = category("Coffee", None);
+    same_slug.slug = "tea".into();
+    let same_slug = store.create_category(same_slug).await;
+    assert!(
+        matches!(same_slug, Err(Error::AlreadyExists { field: "slug", .. })),
+        "{same_slug:?}"
+    );
+    let orphan = store
+        .create_category(category("Orphan", Some(CategoryId(tea.id.0 + 999))))
+        .await;
+    assert!(matches!(orphan, Err(Error::Validation(_))), "{orphan:?}");
+    // Keeping its own name on update is no conflict.
+    store
+        .update_category(tea.id, category("Tea", None))
+        .await
+        .unwrap();
+}
+
+/// A category holding products or subcategories cannot be deleted.
+pub async fn categories_in_use_cannot_be_deleted<S: CatalogStore>(store: Arc<S>) {
+    let tea = store.create_category(category("Tea", None)).await.unwrap();
+    let green = store
+        .create_category(category("Green", Some(tea.id)))
+        .await
+        .unwrap();
+    let sencha = store
+        .create_product(product("Sencha", green.id, 1200, 5))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.delete_category(green.id).await,
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        store.delete_category(tea.id).await,
+        Err(Error::Conflict(_))
+    ));
+    store.delete_product(sencha.id).await.unwrap();
+    store.delete_category(green.id).await.unwrap();
+    store.delete_category(tea.id).await.unwrap();
+}
+
+/// Products are created, found, replaced and deleted.
+pub async fn products_round_trip<S: CatalogStore>(store: Arc<S>) {
+    let tea = store.create_category(category("Tea", None)).await.unwrap();
+    let created = store
+        .create_product(product("Sencha", tea.id, 150_000, 7))
+        .await
+        .unwrap();
+    assert_eq!(created.name, "Sencha");
+    assert_eq!(created.price_minor, 150_000);
+    assert_eq!(created.stock, 7);
+    assert!(created.is_active);
+    assert_eq!(created.created_at, created.updated_at);
+    assert_eq!(store.find_product(created.id).await.unwrap(), Some(created.clone()));
+
+    let mut record = product("Gyokuro", tea.id, 99, 0);
+    record.is_active = false;
+    let updated = store.update_product(created.id, record).await.unwrap();
+    assert_eq!(updated.id, created.id);
+    assert_eq!((updated.name.as_str(), updated.price_minor), ("Gyokuro", 99));
+    assert!(!updated.is_active);
+    assert_eq!(updated.created_at, created.created_at);
+
+    store.delete_product(created.id).await.unwrap();
+    assert_eq!(store.find_product(created.id).await.unwrap(), None);
+    assert!(matches!(
+        store.delete_product(created.id).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        store
+            .update_product(created.id, product("X", tea.id, 1, 1))
+            .await,
+        Err(Error::NotFound(_))
+    ));
+}
+
+/// SKUs and slugs are unique; the category must exist.
+pub async fn product_skus_and_slugs_are_unique<S: CatalogStore>(store: Arc<S>) {
+    let tea = store.create_category(category("Tea", None)).await.unwrap();
+    let first = store
+        .create_product(product("Sencha", tea.id, 100, 1))
+        .await
+        .unwrap();
+    let mut same_sku = product("Other", tea.id, 100, 1);
+    same_sku.sku = first.sku.clone();
+    let same_sku = store.create_product(same_sku).await;
+    assert!(
+        matches!(same_sku, Err(Error::AlreadyExists { field: "sku", .. })),
+        "{same_sku:?}"
+    );
+    let mut same_slug = product("Other", tea.id, 100, 1);
+    same_slug.slug = first.slug.clone();
+    let same_slug = store.create_product(same_slug).await;
+    assert!(
+        matches!(same_slug, Err(Error::AlreadyExists { field: "slug", .. })),
+        "{same_slug:?}"
+    );
+    let nowhere = store
+        .create_product(product("Lost", CategoryId(tea.id.0 + 999), 100, 1))
+        .await;
+    assert!(matches!(nowhere, Err(Error::Validation(_))), "{nowhere:?}");
+    // Keeping its own SKU on update is no conflict.
+    let mut same = product("Sencha", tea.id, 200, 1);
+    same.sku = first.sku.clone();
+    store.update_product(first.id, same).await.unwrap();
+}
+
+struct Fixture {
+    tea: CategoryId,
+    coffee: CategoryId,
+    all: Vec<Product>,
+}
+
+async fn fixture<S: CatalogStore>(store: &S) -> Fixture {
+    let tea = store.create_category(category("Tea", None)).await.unwrap().id;
+    let coffee = store.create_category(category("Coffee", None)).await.unwrap().id;
+    let mut all = Vec::new();
+    for i in 0..24_i64 {
+        let mut record = product(
+            &format!("Item {:02}", (i * 7) % 24),
+            if i % 3 == 0 { coffee } else { tea },
+            100 * (i % 6),
+            i % 4,
+        );
+        record.is_active = i % 8 != 7;
+        all.push(store.create_product(record).await.unwrap());
+    }
+    Fixture { tea, coffee, all }
+}
+
+fn expected(all: &[Product], filter: &ProductFilter, ordering: ProductOrdering) -> Vec<ProductId> {
+    let mut matching: Vec<&Product> = all
+        .iter()
+        .filter(|p| !filter.active_only || p.is_active)
+        .filter(|p| filter.categories.as_ref().is_none_or(|c| c.contains(&p.category)))
+        .filter(|p| filter.min_price.is_none_or(|min| p.price_minor >= min))
+        .filter(|p| filter.max_price.is_none_or(|max| p.price_minor <= max))
+        .filter(|p| filter.in_stock.is_none_or(|want| (p.stock > 0) == want))
+        .collect();
+    matching.sort_by(|a, b| {
+        use ProductOrdering::*;
+        let key = match ordering {
+            PriceAscending | PriceDescending => a.price_minor.cmp(&b.price_minor),
+            NameAscending | NameDescending => a.name.cmp(&b.name),
+            CreatedAscending | CreatedDescending => a.created_at.cmp(&b.created_at),
+            StockAscending | StockDescending => a.stock.cmp(&b.stock),
+        }
+        .then(a.id.cmp(&b.id));
+        match ordering {
+            PriceDescending | NameDescending | CreatedDescending | StockDescending => key.reverse(),
+            _ => key,
+        }
+    });
+    matching.into_iter().map(|p| p.id).collect()
+}
+
+/// Every filter, alone and combined, selects exactly the matching products, and counts them.
+pub async fn lists_filter_and_count<S: CatalogStore>(store: Arc<S>) {
+    let f = fixture(&*store).await;
+    let filters = [
+        ProductFilter::default(),
+        ProductFilter { active_only: true, ..Default::default() },
+        ProductFilter { categories: Some(vec![f.tea]), ..Default::default() },
+        ProductFilter { categories: Some(vec![f.tea, f.coffee]), ..Default::default() },
+        ProductFilter { categories: Some(vec![]), ..Default::default() },
+        ProductFilter { min_price: Some(200), ..Default::default() },
+        ProductFilter { max_price: Some(200), ..Default::default() },
+        ProductFilter { min_price: Some(100), max_price: Some(300), ..Default::default() },
+        ProductFilter { in_stock: Some(true), ..Default::default() },
+        ProductFilter { in_stock: Some(false), ..Default::default() },
+        ProductFilter {
+            categories: Some(vec![f.coffee]),
+            min_price: Some(100),
+            in_stock: Some(true),
+            active_only: true,
+            ..Default::default()
+        },
+    ];
+    for filter in filters {
+        let want = expected(&f.all, &filter, ProductOrdering::PriceAscending);
+        let page = store
+            .list_products(&ProductListQuery {
+                filter: filter.clone(),
+                ordering: ProductOrdering::PriceAscending,
+                offset: 0,
+                limit: 100,
+            })
+            .await
+            .unwrap();
+        let got: Vec<_> = page.items.iter().map(|p| p.id).collect();
+        assert_eq!(got, want, "{filter:?}");
+        assert_eq!(page.total, want.len() as u64, "{filter:?}");
+    }
+}
+
+/// Every ordering sorts as documented, ties by id, and pages neither overlap nor skip.
+pub async fn lists_order_and_paginate<S: CatalogStore>(store: Arc<S>) {
+    let f = fixture(&*store).await;
+    let filter = ProductFilter::default();
+    for (ordering, name) in ProductOrdering::ALL {
+        let want = expected(&f.all, &filter, ordering);
+        let mut got = Vec::new();
+        for page_number in 0..4 {
+            let page = store
+                .list_products(&ProductListQuery {
+                    filter: filter.clone(),
+                    ordering,
+                    offset: page_number * 7,
+                    limit: 7,
+                })
+                .await
+                .unwrap();
+            assert_eq!(page.total, 24, "{name}");
+            got.extend(page.items.iter().map(|p| p.id));
+        }
+        assert_eq!(got, want, "{name}");
+    }
+    let past_the_end = store
+        .list_products(&ProductListQuery {
+            filter,
+            ordering: ProductOrdering::default(),
+            offset: 1000,
+            limit: 20,
+        })
+        .await
+        .unwrap();
+    assert!(past_the_end.items.is_empty());
+    assert_eq!(past_the_end.total, 24);
+}
+
+/// Products are fetched by ids in one call; unknown ids are skipped.
+pub async fn products_are_fetched_by_ids<S: CatalogStore>(store: Arc<S>) {
+    let f = fixture(&*store).await;
+    let wanted = [f.all[3].id, f.all[0].id, ProductId(f.all[23].id.0 + 100)];
+    let found: HashSet<_> = store
+        .products_by_ids(&wanted)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(found, HashSet::from([f.all[3].id, f.all[0].id]));
+    assert!(store.products_by_ids(&[]).await.unwrap().is_empty());
+}
+
+/// Creating, changing and deleting a product, and renaming its category, are logged in order.
+pub async fn every_product_write_is_logged<S: CatalogStore>(store: Arc<S>) {
+    assert_eq!(store.latest_change().await.unwrap(), 0);
+    let tea = store.create_category(category("Tea", None)).await.unwrap();
+    let a = store.create_product(product("A", tea.id, 1, 1)).await.unwrap();
+    let b = store.create_product(product("B", tea.id, 1, 1)).await.unwrap();
+    let start = store.latest_change().await.unwrap();
+    assert!(start >= 2);
+
+    store.update_product(a.id, product("A2", tea.id, 2, 1)).await.unwrap();
+    store.delete_product(b.id).await.unwrap();
+    store.update_category(tea.id, category("Tisane", None)).await.unwrap();
+    let changes = store.changes_since(start, 100).await.unwrap();
+    let products: Vec<_> = changes.iter().map(|c| c.product).collect();
+    assert_eq!(products, [a.id, b.id, a.id]);
+    assert!(changes.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(store.latest_change().await.unwrap(), changes[2].seq);
+
+    // Paging through the log.
+    let first = store.changes_since(start, 2).await.unwrap();
+    let rest = store.changes_since(first[1].seq, 2).await.unwrap();
+    assert_eq!(first.len() + rest.len(), 3);
+}
+
+/// Index documents carry the category name; deleted products have none.
+pub async fn index_documents_follow_the_products<S: CatalogStore>(store: Arc<S>) {
+    let f = fixture(&*store).await;
+    let first = &f.all[0];
+    let documents = store.index_documents(&[first.id]).await.unwrap();
+    assert_eq!(documents.len(), 1);
+    assert_eq!(documents[0].name, first.name);
+    assert_eq!(documents[0].category_name, "Coffee");
+    assert_eq!(documents[0].price_minor, first.price_minor);
+
+    store.delete_product(first.id).await.unwrap();
+    assert!(store.index_documents(&[first.id]).await.unwrap().is_empty());
+
+    let mut after = ProductId(0);
+    let mut seen = Vec::new();
+    loop {
+        let batch = store.index_documents_after(after, 5).await.unwrap();
+        let Some(last) = batch.last() else { break };
+        after = last.id;
+        seen.extend(batch.iter().map(|d| d.id));
+    }
+    let mut want: Vec<_> = f.all[1..].iter().map(|p| p.id).collect();
+    want.sort();
+    assert_eq!(seen, want);
+}

@@ -1,0 +1,558 @@
+//! Categories, products, list queries and the change log.
+//!
+//! The change log is written by triggers (see `migrations/sqlite/0003_catalog.sql`), so this
+//! module never appends to it itself.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use commerce_core::domain::{
+    Category, CategoryId, CategoryRecord, Product, ProductId, ProductRecord,
+};
+use commerce_core::ports::{
+    CatalogChange, CatalogStore, IndexDocument, ProductFilter, ProductListQuery, ProductOrdering,
+    ProductPage,
+};
+use commerce_core::{Error, Result};
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::{SqliteDatabase, db_error, is_unique_violation};
+
+#[derive(sqlx::FromRow)]
+struct CategoryRow {
+    id: i64,
+    name: String,
+    slug: String,
+    description: String,
+    parent_id: Option<i64>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<CategoryRow> for Category {
+    fn from(row: CategoryRow) -> Self {
+        Category {
+            id: CategoryId(row.id),
+            name: row.name,
+            slug: row.slug,
+            description: row.description,
+            parent: row.parent_id.map(CategoryId),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ProductRow {
+    id: i64,
+    name: String,
+    slug: String,
+    sku: String,
+    description: String,
+    price_minor: i64,
+    category_id: i64,
+    stock: i64,
+    is_active: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<ProductRow> for Product {
+    fn from(row: ProductRow) -> Self {
+        Product {
+            id: ProductId(row.id),
+            name: row.name,
+            slug: row.slug,
+            sku: row.sku,
+            description: row.description,
+            price_minor: row.price_minor,
+            category: CategoryId(row.category_id),
+            stock: row.stock,
+            is_active: row.is_active,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct IndexRow {
+    id: i64,
+    name: String,
+    description: String,
+    category_id: i64,
+    category_name: String,
+    price_minor: i64,
+    stock: i64,
+    is_active: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl From<IndexRow> for IndexDocument {
+    fn from(row: IndexRow) -> Self {
+        IndexDocument {
+            id: ProductId(row.id),
+            name: row.name,
+            description: row.description,
+            category: CategoryId(row.category_id),
+            category_name: row.category_name,
+            price_minor: row.price_minor,
+            stock: row.stock,
+            is_active: row.is_active,
+            created_at: row.created_at,
+        }
+    }
+}
+
+macro_rules! category_columns {
+    () => {
+        "id, name, slug, description, parent_id, created_at, updated_at"
+    };
+}
+
+macro_rules! product_columns {
+    () => {
+        "id, name, slug, sku, description, price_minor, category_id, stock, is_active, created_at, updated_at"
+    };
+}
+
+const INDEX_SELECT: &str = "SELECT p.id, p.name, p.description, p.category_id, \
+     c.name AS category_name, p.price_minor, p.stock, p.is_active, p.created_at \
+     FROM products p JOIN categories c ON c.id = p.category_id";
+
+fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation)
+}
+
+impl SqliteDatabase {
+    /// Says which unique value of a category is taken, after a unique violation.
+    async fn category_conflict(&self, category: &CategoryRecord, id: Option<CategoryId>) -> Error {
+        let name_taken: Result<bool> = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM categories WHERE name_key = $1 AND id IS NOT $2)",
+        )
+        .bind(category.name.to_lowercase())
+        .bind(id.map(|id| id.0))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error);
+        match name_taken {
+            Ok(true) => Error::AlreadyExists {
+                field: "name",
+                message: "category with this name already exists".into(),
+            },
+            Ok(false) => Error::AlreadyExists {
+                field: "slug",
+                message: "category with this slug already exists".into(),
+            },
+            Err(error) => error,
+        }
+    }
+
+    /// Says which unique value of a product is taken, after a unique violation.
+    async fn product_conflict(&self, product: &ProductRecord, id: Option<ProductId>) -> Error {
+        let sku_taken: Result<bool> = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM products WHERE sku = $1 AND id IS NOT $2)",
+        )
+        .bind(&product.sku)
+        .bind(id.map(|id| id.0))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error);
+        match sku_taken {
+            Ok(true) => Error::AlreadyExists {
+                field: "sku",
+                message: "product with this sku already exists".into(),
+            },
+            Ok(false) => Error::AlreadyExists {
+                field: "slug",
+                message: "product with this slug already exists".into(),
+            },
+            Err(error) => error,
+        }
+    }
+}
+
+fn unknown_parent(parent: Option<CategoryId>) -> Error {
+    let id = parent.map_or(0, |id| id.0);
+    Error::invalid("parent", format!("invalid pk \"{id}\": object does not exist"))
+}
+
+fn unknown_category(category: CategoryId) -> Error {
+    Error::invalid(
+        "category",
+        format!("invalid pk \"{category}\": object does not exist"),
+    )
+}
+
+/// Appends the filter's conditions; every value is bound, never spliced.
+fn push_filter(sql: &mut QueryBuilder<Sqlite>, filter: &ProductFilter) {
+    sql.push(" WHERE 1 = 1");
+    if filter.active_only {
+        sql.push(" AND is_active = 1");
+    }
+    if let Some(categories) = &filter.categories {
+        if categories.is_empty() {
+            sql.push(" AND 0 = 1");
+        } else {
+            sql.push(" AND category_id IN (");
+            let mut list = sql.separated(", ");
+            for category in categories {
+                list.push_bind(category.0);
+            }
+            sql.push(")");
+        }
+    }
+    if let Some(min) = filter.min_price {
+        sql.push(" AND price_minor >= ").push_bind(min);
+    }
+    if let Some(max) = filter.max_price {
+        sql.push(" AND price_minor <= ").push_bind(max);
+    }
+    match filter.in_stock {
+        Some(true) => {
+            sql.push(" AND stock > 0");
+        }
+        Some(false) => {
+            sql.push(" AND stock = 0");
+        }
+        None => {}
+    }
+}
+
+/// The ORDER BY clause; the id breaks ties in the same direction so an index serves both.
+fn order_by(ordering: ProductOrdering) -> &'static str {
+    match ordering {
+        ProductOrdering::PriceAscending => " ORDER BY price_minor ASC, id ASC",
+        ProductOrdering::PriceDescending => " ORDER BY price_minor DESC, id DESC",
+        ProductOrdering::NameAscending => " ORDER BY name ASC, id ASC",
+        ProductOrdering::NameDescending => " ORDER BY name DESC, id DESC",
+        ProductOrdering::CreatedAscending => " ORDER BY created_at ASC, id ASC",
+        ProductOrdering::CreatedDescending => " ORDER BY created_at DESC, id DESC",
+        ProductOrdering::StockAscending => " ORDER BY stock ASC, id ASC",
+        ProductOrdering::StockDescending => " ORDER BY stock DESC, id DESC",
+    }
+}
+
+fn push_ids(sql: &mut QueryBuilder<Sqlite>, ids: &[ProductId]) {
+    let mut list = sql.separated(", ");
+    for id in ids {
+        list.push_bind(id.0);
+    }
+    sql.push(")");
+}
+
+#[async_trait]
+impl CatalogStore for SqliteDatabase {
+    async fn create_category(&self, category: CategoryRecord) -> Result<Category> {
+        let inserted = sqlx::query_as::<_, CategoryRow>(concat!(
+            "INSERT INTO categories (name, name_key, slug, description, parent_id, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
+            category_columns!()
+        ))
+        .bind(&category.name)
+        .bind(category.name.to_lowercase())
+        .bind(&category.slug)
+        .bind(&category.description)
+        .bind(category.parent.map(|p| p.0))
+        .bind(Utc::now())
+        .fetch_one(&self.pool)
+        .await;
+        match inserted {
+            Ok(row) => Ok(row.into()),
+            Err(error) if is_unique_violation(&error) => {
+                Err(self.category_conflict(&category, None).await)
+            }
+            Err(error) if is_foreign_key_violation(&error) => Err(unknown_parent(category.parent)),
+            Err(error) => Err(db_error(error)),
+        }
+    }
+
+    async fn update_category(&self, id: CategoryId, category: CategoryRecord) -> Result<Category> {
+        let updated = sqlx::query_as::<_, CategoryRow>(concat!(
+            "UPDATE categories SET name = $2, name_key = $3, slug = $4, description = $5,
+                 parent_id = $6, updated_at = $7
+             WHERE id = $1 RETURNING ",
+            category_columns!()
+        ))
+        .bind(id.0)
+        .bind(&category.name)
+        .bind(category.name.to_lowercase())
+        .bind(&category.slug)
+        .bind(&category.description)
+        .bind(category.parent.map(|p| p.0))
+        .bind(Utc::now())
+        .fetch_optional(&self.pool)
+        .await;
+        match updated {
+            Ok(Some(row)) => Ok(row.into()),
+            Ok(None) => Err(Error::NotFound("category")),
+            Err(error) if is_unique_violation(&error) => {
+                Err(self.category_conflict(&category, Some(id)).await)
+            }
+            Err(error) if is_foreign_key_violation(&error) => Err(unknown_parent(category.parent)),
+            Err(error) => Err(db_error(error)),
+        }
+    }
+
+    async fn delete_category(&self, id: CategoryId) -> Result<()> {
+        // IMMEDIATE takes the write lock up front, so the checks and the delete see one state.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_error)?;
+        let (products, children): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM products WHERE category_id = $1),
+                    (SELECT COUNT(*) FROM categories WHERE parent_id = $1)",
+        )
+        .bind(id.0)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if products > 0 {
+            return Err(Error::Conflict(format!(
+                "the category still has {products} products; move or delete them first"
+            )));
+        }
+        if children > 0 {
+            return Err(Error::Conflict(format!(
+                "the category still has {children} subcategories; move or delete them first"
+            )));
+        }
+        let deleted = sqlx::query("DELETE FROM categories WHERE id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+        tx.commit().await.map_err(db_error)?;
+        if deleted == 0 {
+            return Err(Error::NotFound("category"));
+        }
+        Ok(())
+    }
+
+    async fn find_category(&self, id: CategoryId) -> Result<Option<Category>> {
+        let row = sqlx::query_as::<_, CategoryRow>(concat!(
+            "SELECT ",
+            category_columns!(),
+            " FROM categories WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(row.map(Category::from))
+    }
+
+    async fn list_categories(&self) -> Result<Vec<Category>> {
+        let rows = sqlx::query_as::<_, CategoryRow>(concat!(
+            "SELECT ",
+            category_columns!(),
+            " FROM categories ORDER BY name_key, id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(rows.into_iter().map(Category::from).collect())
+    }
+
+    async fn create_product(&self, product: ProductRecord) -> Result<Product> {
+        let now = Utc::now();
+        let inserted = sqlx::query_as::<_, ProductRow>(concat!(
+            "INSERT INTO products (name, slug, sku, description, price_minor, category_id, stock,
+                 is_active, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING ",
+            product_columns!()
+        ))
+        .bind(&product.name)
+        .bind(&product.slug)
+        .bind(&product.sku)
+        .bind(&product.description)
+        .bind(product.price_minor)
+        .bind(product.category.0)
+        .bind(product.stock)
+        .bind(product.is_active)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await;
+        match inserted {
+            Ok(row) => Ok(row.into()),
+            Err(error) if is_unique_violation(&error) => {
+                Err(self.product_conflict(&product, None).await)
+            }
+            Err(error) if is_foreign_key_violation(&error) => {
+                Err(unknown_category(product.category))
+            }
+            Err(error) => Err(db_error(error)),
+        }
+    }
+
+    async fn update_product(&self, id: ProductId, product: ProductRecord) -> Result<Product> {
+        let updated = sqlx::query_as::<_, ProductRow>(concat!(
+            "UPDATE products SET name = $2, slug = $3, sku = $4, description = $5,
+                 price_minor = $6, category_id = $7, stock = $8, is_active = $9, updated_at = $10
+             WHERE id = $1 RETURNING ",
+            product_columns!()
+        ))
+        .bind(id.0)
+        .bind(&product.name)
+        .bind(&product.slug)
+        .bind(&product.sku)
+        .bind(&product.description)
+        .bind(product.price_minor)
+        .bind(product.category.0)
+        .bind(product.stock)
+        .bind(product.is_active)
+        .bind(Utc::now())
+        .fetch_optional(&self.pool)
+        .await;
+        match updated {
+            Ok(Some(row)) => Ok(row.into()),
+            Ok(None) => Err(Error::NotFound("product")),
+            Err(error) if is_unique_violation(&error) => {
+                Err(self.product_conflict(&product, Some(id)).await)
+            }
+            Err(error) if is_foreign_key_violation(&error) => {
+                Err(unknown_category(product.category))
+            }
+            Err(error) => Err(db_error(error)),
+        }
+    }
+
+    async fn delete_product(&self, id: ProductId) -> Result<()> {
+        let deleted = sqlx::query("DELETE FROM products WHERE id = $1")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(Error::NotFound("product"));
+        }
+        Ok(())
+    }
+
+    async fn find_product(&self, id: ProductId) -> Result<Option<Product>> {
+        let row = sqlx::query_as::<_, ProductRow>(concat!(
+            "SELECT ",
+            product_columns!(),
+            " FROM products WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(row.map(Product::from))
+    }
+
+    async fn products_by_ids(&self, ids: &[ProductId]) -> Result<Vec<Product>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = QueryBuilder::<Sqlite>::new(concat!(
+            "SELECT ",
+            product_columns!(),
+            " FROM products WHERE id IN ("
+        ));
+        push_ids(&mut sql, ids);
+        let rows = sql
+            .build_query_as::<ProductRow>()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(rows.into_iter().map(Product::from).collect())
+    }
+
+    async fn list_products(&self, query: &ProductListQuery) -> Result<ProductPage> {
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM products");
+        push_filter(&mut count, &query.filter);
+        let total: i64 = count
+            .build_query_scalar()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let total = u64::try_from(total).unwrap_or(0);
+        if query.offset >= total || query.limit == 0 {
+            return Ok(ProductPage {
+                items: Vec::new(),
+                total,
+            });
+        }
+        let mut page = QueryBuilder::<Sqlite>::new(concat!(
+            "SELECT ",
+            product_columns!(),
+            " FROM products"
+        ));
+        push_filter(&mut page, &query.filter);
+        page.push(order_by(query.ordering));
+        page.push(" LIMIT ")
+            .push_bind(i64::from(query.limit))
+            .push(" OFFSET ")
+            .push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
+        let rows = page
+            .build_query_as::<ProductRow>()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(ProductPage {
+            items: rows.into_iter().map(Product::from).collect(),
+            total,
+        })
+    }
+
+    async fn changes_since(&self, after: u64, limit: u32) -> Result<Vec<CatalogChange>> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT seq, product_id FROM catalog_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(seq, product)| CatalogChange {
+                seq: u64::try_from(seq).unwrap_or(0),
+                product: ProductId(product),
+            })
+            .collect())
+    }
+
+    async fn latest_change(&self) -> Result<u64> {
+        let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM catalog_changes")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(u64::try_from(seq).unwrap_or(0))
+    }
+
+    async fn index_documents(&self, ids: &[ProductId]) -> Result<Vec<IndexDocument>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = QueryBuilder::<Sqlite>::new(INDEX_SELECT);
+        sql.push(" WHERE p.id IN (");
+        push_ids(&mut sql, ids);
+        let rows = sql
+            .build_query_as::<IndexRow>()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(rows.into_iter().map(IndexDocument::from).collect())
+    }
+
+    async fn index_documents_after(&self, after: ProductId, limit: u32) -> Result<Vec<IndexDocument>> {
+        let mut sql = QueryBuilder::<Sqlite>::new(INDEX_SELECT);
+        sql.push(" WHERE p.id > ")
+            .push_bind(after.0)
+            .push(" ORDER BY p.id LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = sql
+            .build_query_as::<IndexRow>()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(rows.into_iter().map(IndexDocument::from).collect())
+    }
+}
