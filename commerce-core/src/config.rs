@@ -56,9 +56,15 @@ pub struct Config {
     /// `PORT`: the port to listen on; default 8000.
     pub port: u16,
     /// `DATABASE_URL`: picks the database plugin by scheme; default `sqlite://data/shop.db`.
+    /// Unset on Elastic Beanstalk with an attached RDS database, it is built from
+    /// `RDS_HOSTNAME`, `RDS_PORT` (default 5432), `RDS_DB_NAME`, `RDS_USERNAME` and
+    /// `RDS_PASSWORD` as `postgres://…`.
     pub database_url: String,
     /// `DATABASE_MAX_CONNECTIONS`: the connection pool's size; default 8.
     pub database_max_connections: u32,
+    /// `DATABASE_STATEMENT_TIMEOUT_MS`: how long one statement may run before a server
+    /// database cancels it; default 5000 ms, 0 for no limit. Ignored by SQLite.
+    pub database_statement_timeout: Duration,
     /// `AUTO_MIGRATE`: apply pending migrations on `serve`; default true.
     pub auto_migrate: bool,
     /// `REDIS_URL`: a shared cache; without it an in-process cache is used.
@@ -120,9 +126,13 @@ impl Config {
             access_ttl: env.seconds_or("ACCESS_TOKEN_TTL_SECONDS", 15 * 60)?,
             refresh_ttl: env.seconds_or("REFRESH_TOKEN_TTL_SECONDS", 7 * 24 * 60 * 60)?,
         };
-        let database_url = env
-            .get("DATABASE_URL")
-            .unwrap_or_else(|| "sqlite://data/shop.db".into());
+        let database_url = match env.get("DATABASE_URL") {
+            Some(url) => url,
+            None => match rds_database_url(&env)? {
+                Some(url) => url,
+                None => "sqlite://data/shop.db".into(),
+            },
+        };
         if !database_url.contains("://") {
             return Err(ConfigError {
                 variable: "DATABASE_URL",
@@ -135,10 +145,15 @@ impl Config {
             port: env.parse_or("PORT", 8000)?,
             database_url,
             database_max_connections: env.parse_or("DATABASE_MAX_CONNECTIONS", 8)?,
+            database_statement_timeout: Duration::from_millis(
+                env.parse_or("DATABASE_STATEMENT_TIMEOUT_MS", 5000)?,
+            ),
             auto_migrate: env.parse_or("AUTO_MIGRATE", true)?,
             redis_url: env.get("REDIS_URL"),
             smtp_url: env.get("SMTP_URL"),
-            search_backend: env.get("SEARCH_BACKEND").unwrap_or_else(|| "tantivy".into()),
+            search_backend: env
+                .get("SEARCH_BACKEND")
+                .unwrap_or_else(|| "tantivy".into()),
             search_index_path: env
                 .get("SEARCH_INDEX_PATH")
                 .unwrap_or_else(|| "data/search".into()),
@@ -151,13 +166,55 @@ impl Config {
     }
 }
 
+/// The PostgreSQL URL of the RDS database Elastic Beanstalk describes in `RDS_*` variables, or
+/// `None` when `RDS_HOSTNAME` is unset (no database attached).
+fn rds_database_url(env: &Env<'_>) -> Result<Option<String>, ConfigError> {
+    let Some(host) = env.get("RDS_HOSTNAME") else {
+        return Ok(None);
+    };
+    let required = |variable: &'static str| {
+        env.get(variable).ok_or_else(|| ConfigError {
+            variable,
+            message: "is required when RDS_HOSTNAME is set and DATABASE_URL is not".into(),
+        })
+    };
+    let username = required("RDS_USERNAME")?;
+    let password = required("RDS_PASSWORD")?;
+    let database = required("RDS_DB_NAME")?;
+    let port: u16 = env.parse_or("RDS_PORT", 5432)?;
+    Ok(Some(format!(
+        "postgres://{}:{}@{}:{port}/{}",
+        percent_encode(&username),
+        percent_encode(&password),
+        host.trim(),
+        percent_encode(&database),
+    )))
+}
+
+/// Escapes everything but RFC 3986's unreserved characters, so that a generated password
+/// holding `@`, `:`, `/` or `%` stays one URL component.
+fn percent_encode(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
 /// Variable look-ups that turn a bad value into a [`ConfigError`] naming the variable.
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
 
 impl Env<'_> {
-    /// The value, with empty counting as unset (as platforms often leave them).
+    /// The value without surrounding white space, empty counting as unset (as platforms
+    /// often leave them).
     fn get(&self, name: &str) -> Option<String> {
-        (self.0)(name).filter(|value| !value.trim().is_empty())
+        (self.0)(name)
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty())
     }
 
     fn parse_or<T>(&self, variable: &'static str, default: T) -> Result<T, ConfigError>
@@ -263,9 +320,82 @@ mod tests {
             ("CURRENCY", "dollars"),
             ("DATABASE_URL", "shop.db"),
             ("AUTO_MIGRATE", "maybe"),
+            ("DATABASE_STATEMENT_TIMEOUT_MS", "5s"),
         ] {
             let error = config(&[(variable, value)]).unwrap_err();
             assert_eq!(error.variable, variable, "{value}");
         }
+    }
+
+    #[test]
+    fn statement_timeout_is_in_milliseconds() {
+        let default = config(&[]).unwrap();
+        assert_eq!(default.database_statement_timeout, Duration::from_secs(5));
+        let set = config(&[("DATABASE_STATEMENT_TIMEOUT_MS", "250")]).unwrap();
+        assert_eq!(set.database_statement_timeout, Duration::from_millis(250));
+        let unlimited = config(&[("DATABASE_STATEMENT_TIMEOUT_MS", "0")]).unwrap();
+        assert_eq!(unlimited.database_statement_timeout, Duration::ZERO);
+    }
+
+    const RDS: [(&str, &str); 4] = [
+        ("RDS_HOSTNAME", "shop.abc123.eu-west-1.rds.amazonaws.com"),
+        ("RDS_USERNAME", "shop"),
+        ("RDS_PASSWORD", "s3cret"),
+        ("RDS_DB_NAME", "ebdb"),
+    ];
+
+    #[test]
+    fn elastic_beanstalk_rds_variables_make_a_postgres_url() {
+        assert_eq!(
+            config(&RDS).unwrap().database_url,
+            "postgres://shop:s3cret@shop.abc123.eu-west-1.rds.amazonaws.com:5432/ebdb"
+        );
+        let with_port = [RDS.as_slice(), &[("RDS_PORT", "6543")]].concat();
+        assert!(
+            config(&with_port)
+                .unwrap()
+                .database_url
+                .ends_with(".com:6543/ebdb")
+        );
+    }
+
+    #[test]
+    fn rds_credentials_are_percent_encoded() {
+        let vars = [
+            RDS[0],
+            ("RDS_USERNAME", "shop admin"),
+            ("RDS_PASSWORD", "p@ss:w/rd%?#é"),
+            RDS[3],
+        ];
+        let url = config(&vars).unwrap().database_url;
+        assert_eq!(
+            url,
+            "postgres://shop%20admin:p%40ss%3Aw%2Frd%25%3F%23%C3%A9@\
+             shop.abc123.eu-west-1.rds.amazonaws.com:5432/ebdb"
+        );
+    }
+
+    #[test]
+    fn database_url_wins_over_rds_variables() {
+        let vars = [
+            RDS.as_slice(),
+            &[("DATABASE_URL", "postgres://elsewhere/shop")],
+        ]
+        .concat();
+        assert_eq!(
+            config(&vars).unwrap().database_url,
+            "postgres://elsewhere/shop"
+        );
+    }
+
+    #[test]
+    fn missing_rds_variables_are_named() {
+        for missing in ["RDS_USERNAME", "RDS_PASSWORD", "RDS_DB_NAME"] {
+            let vars: Vec<_> = RDS.into_iter().filter(|(k, _)| *k != missing).collect();
+            let error = config(&vars).unwrap_err();
+            assert_eq!(error.variable, missing);
+        }
+        let bad_port = [RDS.as_slice(), &[("RDS_PORT", "postgres")]].concat();
+        assert_eq!(config(&bad_port).unwrap_err().variable, "RDS_PORT");
     }
 }

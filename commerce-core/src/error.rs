@@ -86,6 +86,26 @@ impl Error {
     }
 }
 
+impl Error {
+    /// A copy of this error for a second receiver: the same variant and message, with any
+    /// backend source reduced to its text.
+    pub fn duplicate(&self) -> Self {
+        match self {
+            Self::Validation(fields) => Self::Validation(fields.clone()),
+            Self::NotFound(what) => Self::NotFound(what),
+            Self::AlreadyExists { field, message } => Self::AlreadyExists {
+                field,
+                message: message.clone(),
+            },
+            Self::Conflict(detail) => Self::Conflict(detail.clone()),
+            Self::Unauthenticated(reason) => Self::Unauthenticated(reason),
+            Self::Forbidden => Self::Forbidden,
+            Self::Unavailable { backend, source } => Self::unavailable(backend, source.to_string()),
+            Self::Backend { backend, source } => Self::backend(backend, source.to_string()),
+        }
+    }
+}
+
 /// Messages per field, in the shape clients of the old shop know: `{"field": ["message"]}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldErrors(BTreeMap<String, Vec<String>>);

@@ -10,13 +10,14 @@ use poem_openapi::OpenApi;
 use crate::config::Config;
 use crate::plugin::ShopBuilder;
 use crate::ports::{Cache, ReadinessCheck};
-use crate::services::{AuthService, JobQueue, JobRegistry, Worker};
+use crate::services::{AuthService, CatalogService, JobQueue, JobRegistry, Worker};
 
 /// A shop whose every port is provided. Built by [`ShopBuilder::build`].
 pub struct Shop {
     pub(crate) config: Config,
     pub(crate) plugins: Vec<&'static str>,
     pub(crate) auth: AuthService,
+    pub(crate) catalog: CatalogService,
     pub(crate) cache: Arc<dyn Cache>,
     pub(crate) jobs: JobQueue,
     pub(crate) job_registry: JobRegistry,
@@ -42,6 +43,11 @@ impl Shop {
     /// Accounts and sessions.
     pub fn auth(&self) -> &AuthService {
         &self.auth
+    }
+
+    /// The catalogue.
+    pub fn catalog(&self) -> &CatalogService {
+        &self.catalog
     }
 
     /// The cache.
@@ -89,22 +95,41 @@ impl Shop {
         acceptor: impl Acceptor + 'static,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
-        let worker = self.worker();
-        let worker = tokio::spawn(async move {
-            let mut stopped = worker_stopped;
-            worker
-                .run(async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                })
-                .await;
-        });
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let when_stopped = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }
+        };
+        let worker = tokio::spawn(self.worker().run(when_stopped()));
+        // The index catches up (or rebuilds) in the background, so start-up never waits for it.
+        let indexer = tokio::spawn(self.catalog.indexer().clone().run(when_stopped()));
+        let housekeeping = tokio::spawn(housekeeping(self.auth.clone(), when_stopped()));
         let app = self.endpoint();
         let served = poem::Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))
             .await;
-        let _ = stop_worker.send(true);
+        let _ = stop.send(true);
         let _ = worker.await;
+        let _ = indexer.await;
+        let _ = housekeeping.await;
         served
+    }
+}
+
+/// Periodic upkeep: expired refresh tokens are forgotten hourly.
+async fn housekeeping(auth: AuthService, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    let mut hourly = tokio::time::interval(Duration::from_secs(60 * 60));
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = hourly.tick() => match auth.purge_expired_tokens().await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "expired refresh tokens forgotten"),
+                Err(error) => tracing::warn!(%error, "could not purge expired refresh tokens"),
+            },
+        }
     }
 }

@@ -7,8 +7,10 @@
 //! | feature    | plugin            | provides                                   | URL            |
 //! |------------|-------------------|--------------------------------------------|----------------|
 //! | `sqlite`   | [`SqlitePlugin`]   | users, tokens, task queue                  | `sqlite://…`   |
+//! | `postgres` | [`PostgresPlugin`] | users, tokens, task queue (LISTEN/NOTIFY)  | `postgres://…` |
 //! | `moka`     | [`MokaCachePlugin`]| an in-process cache                        | `memory://`    |
 //! | `log-mail` | [`LogMailPlugin`]  | a mailer writing to the log (development)  | `log://`       |
+//! | `tantivy`  | [`TantivySearchPlugin`] | an embedded product search index     | `tantivy://…`  |
 //!
 //! Each plugin registers a factory with `inventory`, so a binary that links this crate (for
 //! example with `use commerce_plugins as _;`) can assemble a shop from its configuration.
@@ -17,12 +19,20 @@
 pub mod log_mail;
 #[cfg(feature = "moka")]
 pub mod moka;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "tantivy")]
+pub mod tantivy;
 
+#[cfg(feature = "tantivy")]
+pub use self::tantivy::TantivySearchPlugin;
 #[cfg(feature = "log-mail")]
 pub use log_mail::LogMailPlugin;
 #[cfg(feature = "moka")]
 pub use moka::MokaCachePlugin;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresPlugin;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqlitePlugin;

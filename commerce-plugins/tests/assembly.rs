@@ -1,5 +1,11 @@
 //! Assembling shops from plugins: explicitly, from the registry, and the errors in between.
-#![cfg(all(feature = "sqlite", feature = "moka", feature = "log-mail"))]
+#![cfg(all(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "moka",
+    feature = "log-mail",
+    feature = "tantivy"
+))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -9,13 +15,15 @@ use commerce_core::config::Config;
 use commerce_core::plugin::{PluginFactory, Role};
 use commerce_core::{BuildError, Plugin, ShopBuilder};
 use commerce_plugins::moka::MokaCache;
-use commerce_plugins::{LogMailPlugin, MokaCachePlugin, SqlitePlugin};
+use commerce_plugins::{LogMailPlugin, MokaCachePlugin, SqlitePlugin, TantivySearchPlugin};
 
-fn config(database: &tempfile::TempDir) -> (Config, String) {
-    let url = format!("sqlite://{}", database.path().join("shop.db").display());
+fn config(data: &tempfile::TempDir) -> (Config, String) {
+    let url = format!("sqlite://{}", data.path().join("shop.db").display());
     let lookup_url = url.clone();
+    let search = data.path().join("search").display().to_string();
     let config = Config::from_lookup(move |name| match name {
         "DATABASE_URL" => Some(lookup_url.clone()),
+        "SEARCH_INDEX_PATH" => Some(search.clone()),
         _ => None,
     })
     .unwrap();
@@ -50,9 +58,12 @@ async fn an_explicit_builder_assembles_a_shop() {
         .add(LogMailPlugin)
         .await
         .unwrap()
+        .add(TantivySearchPlugin::new(dir.path().join("search")))
+        .await
+        .unwrap()
         .build()
         .unwrap();
-    assert_eq!(shop.plugins(), ["sqlite", "moka", "log-mail"]);
+    assert_eq!(shop.plugins(), ["sqlite", "moka", "log-mail", "tantivy"]);
 }
 
 #[tokio::test]
@@ -118,6 +129,9 @@ async fn the_registry_picks_plugins_by_url_scheme() {
         (Role::Database, "sqlite"),
         (Role::Cache, "memory"),
         (Role::Mail, "log"),
+        (Role::Search, "tantivy"),
+        (Role::Database, "postgres"),
+        (Role::Database, "postgresql"),
     ] {
         assert!(schemes.contains(&expected), "{expected:?} in {schemes:?}");
     }
@@ -129,7 +143,7 @@ async fn the_registry_picks_plugins_by_url_scheme() {
         .unwrap()
         .build()
         .unwrap();
-    assert_eq!(shop.plugins(), ["sqlite", "moka", "log-mail"]);
+    assert_eq!(shop.plugins(), ["sqlite", "moka", "log-mail", "tantivy"]);
 }
 
 #[tokio::test]

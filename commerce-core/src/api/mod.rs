@@ -6,8 +6,11 @@
 //! trims it, and the [`NormalizePath`] middleware makes both forms answer.
 
 pub mod auth;
+pub mod cached;
+pub mod catalog;
 pub mod health;
 mod middleware;
+pub mod pagination;
 pub mod problem;
 mod security;
 pub mod types;
@@ -23,9 +26,10 @@ use poem_openapi::registry::{MetaApi, Registry};
 use poem_openapi::{OpenApi, OpenApiService, Tags};
 
 pub use auth::AuthApi;
+pub use catalog::CatalogApi;
 pub use health::HealthApi;
 pub use problem::{ApiError, Problem};
-pub use security::BearerAuth;
+pub use security::{BearerAuth, OptionalBearer};
 
 use crate::shop::Shop;
 
@@ -34,12 +38,14 @@ use crate::shop::Shop;
 pub enum ApiTags {
     /// Accounts, login and tokens.
     Auth,
+    /// Categories and products.
+    Catalog,
     /// Liveness and readiness probes.
     Health,
 }
 
 /// The API modules every shop serves, in spec order.
-pub type CoreApis = (HealthApi, AuthApi);
+pub type CoreApis = (HealthApi, AuthApi, CatalogApi);
 
 const TITLE: &str = "commerce-rs shop API";
 const DESCRIPTION: &str = "The HTTP API of a commerce-rs shop. Errors are RFC 9457 problem \
@@ -55,6 +61,7 @@ fn core_apis(shop: &Shop) -> CoreApis {
     (
         HealthApi::new(shop.readiness.clone()),
         AuthApi::new(shop.auth.clone()),
+        CatalogApi::new(shop.auth.clone(), shop.catalog.clone()),
     )
 }
 

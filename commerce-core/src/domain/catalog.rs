@@ -186,7 +186,9 @@ pub fn parse_stock(stock: i64) -> Result<i64, String> {
     if stock < 0 {
         Err("ensure this value is greater than or equal to 0".into())
     } else if stock > STOCK_MAX {
-        Err(format!("ensure this value is less than or equal to {STOCK_MAX}"))
+        Err(format!(
+            "ensure this value is less than or equal to {STOCK_MAX}"
+        ))
     } else {
         Ok(stock)
     }

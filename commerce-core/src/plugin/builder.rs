@@ -11,7 +11,8 @@ use crate::ports::{
 };
 use crate::services::notifications::{EmailNotifications, SendWelcomeEmail};
 use crate::services::{
-    AuthService, BackgroundJob, EventBus, EventSubscriber, JobQueue, JobRegistry, TokenSigner,
+    AuthService, BackgroundJob, CatalogService, EventBus, EventSubscriber, JobQueue, JobRegistry,
+    ResponseCache, SearchIndexer, TokenSigner,
 };
 use crate::shop::Shop;
 
@@ -73,6 +74,9 @@ pub enum BuildError {
         source: Error,
     },
 }
+
+/// How long a cached catalogue response lives at most; writes invalidate sooner.
+const RESPONSE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 
 struct Provided<T: ?Sized> {
     port: Arc<T>,
@@ -253,6 +257,8 @@ impl ShopBuilder {
         let queue = required(self.queue.take(), "task queue", "SqlitePlugin")?;
         let cache = required(self.cache.take(), "cache", "MokaCachePlugin")?;
         let mailer = required(self.mailer.take(), "mailer", "LogMailPlugin")?;
+        let catalog_store = required(self.catalog.take(), "catalog store", "SqlitePlugin")?;
+        let search = required(self.search.take(), "search index", "TantivySearchPlugin")?;
 
         let jobs = JobQueue::new(queue);
         self.register_job::<SendWelcomeEmail>(mailer);
@@ -265,10 +271,14 @@ impl ShopBuilder {
         let events = EventBus::new(self.subscribers);
         let signer = TokenSigner::new(self.config.tokens.clone());
         let auth = AuthService::new(users, tokens, signer, events);
+        let responses = ResponseCache::new(cache.clone(), RESPONSE_TTL);
+        let indexer = SearchIndexer::new(catalog_store.clone(), search);
+        let catalog = CatalogService::new(catalog_store, indexer, responses, self.config.currency);
         Ok(Shop {
             config: self.config,
             plugins: self.plugins,
             auth,
+            catalog,
             cache,
             jobs,
             job_registry: self.jobs,

@@ -75,7 +75,7 @@ impl PluginFactory {
     /// Creates the plugin for each role from the configured URLs.
     pub fn plugins_for(config: &Config) -> Result<Vec<Box<dyn Plugin>>, BuildError> {
         check_unique_schemes()?;
-        [Role::Database, Role::Cache, Role::Mail]
+        [Role::Database, Role::Cache, Role::Mail, Role::Search]
             .into_iter()
             .map(|role| {
                 let url = role.url(config);

@@ -3,10 +3,14 @@
 
 use async_trait::async_trait;
 
-use crate::domain::{Category, CategoryId, CategoryRecord, Product, ProductId, ProductRecord, Timestamp};
+use crate::domain::{
+    Category, CategoryId, CategoryRecord, Product, ProductId, ProductRecord, Timestamp,
+};
 use crate::error::Result;
 
-/// How a product list is ordered. Ties are broken by id, so pages never overlap.
+/// How a product list is ordered. Ties are broken by id in the same direction (ascending
+/// orderings by ascending id, descending by descending id), so pages never overlap and an index
+/// on (key, id) serves both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ProductOrdering {
     /// Cheapest first.
@@ -154,6 +158,10 @@ pub trait CatalogStore: Send + Sync + 'static {
     /// category is `Validation` on `category`.
     async fn create_product(&self, product: ProductRecord) -> Result<Product>;
 
+    /// Creates many products at once, for imports and demo data: all or none. Far faster than
+    /// one `create_product` per product; the same rules hold. Returns how many were created.
+    async fn import_products(&self, products: &[ProductRecord]) -> Result<u64>;
+
     /// Replaces a product's fields; errors as for create, and `NotFound`.
     async fn update_product(&self, id: ProductId, product: ProductRecord) -> Result<Product>;
 
@@ -180,5 +188,9 @@ pub trait CatalogStore: Send + Sync + 'static {
 
     /// Up to `limit` index documents of products with ids above `after`, by id: for
     /// rebuilding an index from scratch.
-    async fn index_documents_after(&self, after: ProductId, limit: u32) -> Result<Vec<IndexDocument>>;
+    async fn index_documents_after(
+        &self,
+        after: ProductId,
+        limit: u32,
+    ) -> Result<Vec<IndexDocument>>;
 }

@@ -56,4 +56,17 @@ pub trait TaskQueue: Send + Sync + 'static {
 
     /// Gives up on a task, keeping it with its last error for inspection.
     async fn bury(&self, id: TaskId, error: &str) -> Result<()>;
+
+    /// Waits until a task may have become due, or `timeout` has passed: an idle worker calls
+    /// this between claims.
+    ///
+    /// Returning early is a hint, not a promise: the caller must still [`claim`](Self::claim),
+    /// which may find nothing, and a task may become due without an early return, so callers
+    /// keep `timeout` short enough to serve as a poll. The default sleeps for `timeout`; a
+    /// backend that can hear of new tasks (PostgreSQL's LISTEN/NOTIFY) returns as soon as one
+    /// is enqueued or retried by any process. Never fails: a backend that cannot listen now
+    /// falls back to sleeping.
+    async fn wait_for_tasks(&self, timeout: Duration) {
+        tokio::time::sleep(timeout).await;
+    }
 }

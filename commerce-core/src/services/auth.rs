@@ -160,6 +160,11 @@ impl AuthService {
         self.tokens.revoke_family(&claims.fam, Utc::now()).await
     }
 
+    /// Forgets refresh tokens that have expired; run now and then.
+    pub async fn purge_expired_tokens(&self) -> Result<u64> {
+        self.tokens.purge_expired(Utc::now()).await
+    }
+
     /// Who an access token belongs to.
     pub fn authenticate(&self, access_token: &str) -> Result<Principal> {
         self.signer.verify_access(access_token)

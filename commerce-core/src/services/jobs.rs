@@ -111,7 +111,7 @@ pub struct Worker {
     registry: JobRegistry,
     /// How long a claimed task stays invisible to other workers.
     lease: Duration,
-    /// How often an idle worker looks for tasks queued by other processes.
+    /// How often an idle worker looks for tasks queued by other processes, at the latest.
     idle_poll: Duration,
 }
 
@@ -138,7 +138,7 @@ impl Worker {
             tokio::select! {
                 () = &mut shutdown => return,
                 () = self.queue.wake.notified() => {}
-                () = tokio::time::sleep(self.idle_poll) => {}
+                () = self.queue.port().wait_for_tasks(self.idle_poll) => {}
             }
         }
     }

@@ -85,12 +85,16 @@ impl PasswordHasher {
         F: FnOnce(&Argon2<'static>) -> Result<T, password_hash::Error> + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = self
+        // The permit moves into the blocking task: a request abandoned mid-hash must not free
+        // its core while the hash still runs.
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|e| Error::backend("argon2", e))?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None)?;
             work(&Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
         })

@@ -39,7 +39,10 @@ pub async fn categories_round_trip<S: CatalogStore>(store: Arc<S>) {
         .unwrap();
     assert_eq!(green.parent, Some(tea.id));
     assert_eq!(green.slug, "green-tea");
-    assert_eq!(store.find_category(tea.id).await.unwrap(), Some(tea.clone()));
+    assert_eq!(
+        store.find_category(tea.id).await.unwrap(),
+        Some(tea.clone())
+    );
 
     let names: Vec<_> = store
         .list_categories()
@@ -64,7 +67,9 @@ pub async fn categories_round_trip<S: CatalogStore>(store: Arc<S>) {
         Err(Error::NotFound(_))
     ));
     assert!(matches!(
-        store.update_category(green.id, category("Gone", None)).await,
+        store
+            .update_category(green.id, category("Gone", None))
+            .await,
         Err(Error::NotFound(_))
     ));
 }
@@ -131,13 +136,19 @@ pub async fn products_round_trip<S: CatalogStore>(store: Arc<S>) {
     assert_eq!(created.stock, 7);
     assert!(created.is_active);
     assert_eq!(created.created_at, created.updated_at);
-    assert_eq!(store.find_product(created.id).await.unwrap(), Some(created.clone()));
+    assert_eq!(
+        store.find_product(created.id).await.unwrap(),
+        Some(created.clone())
+    );
 
     let mut record = product("Gyokuro", tea.id, 99, 0);
     record.is_active = false;
     let updated = store.update_product(created.id, record).await.unwrap();
     assert_eq!(updated.id, created.id);
-    assert_eq!((updated.name.as_str(), updated.price_minor), ("Gyokuro", 99));
+    assert_eq!(
+        (updated.name.as_str(), updated.price_minor),
+        ("Gyokuro", 99)
+    );
     assert!(!updated.is_active);
     assert_eq!(updated.created_at, created.created_at);
 
@@ -193,8 +204,16 @@ struct Fixture {
 }
 
 async fn fixture<S: CatalogStore>(store: &S) -> Fixture {
-    let tea = store.create_category(category("Tea", None)).await.unwrap().id;
-    let coffee = store.create_category(category("Coffee", None)).await.unwrap().id;
+    let tea = store
+        .create_category(category("Tea", None))
+        .await
+        .unwrap()
+        .id;
+    let coffee = store
+        .create_category(category("Coffee", None))
+        .await
+        .unwrap()
+        .id;
     let mut all = Vec::new();
     for i in 0..24_i64 {
         let mut record = product(
@@ -213,7 +232,12 @@ fn expected(all: &[Product], filter: &ProductFilter, ordering: ProductOrdering) 
     let mut matching: Vec<&Product> = all
         .iter()
         .filter(|p| !filter.active_only || p.is_active)
-        .filter(|p| filter.categories.as_ref().is_none_or(|c| c.contains(&p.category)))
+        .filter(|p| {
+            filter
+                .categories
+                .as_ref()
+                .is_none_or(|c| c.contains(&p.category))
+        })
         .filter(|p| filter.min_price.is_none_or(|min| p.price_minor >= min))
         .filter(|p| filter.max_price.is_none_or(|max| p.price_minor <= max))
         .filter(|p| filter.in_stock.is_none_or(|want| (p.stock > 0) == want))
@@ -240,15 +264,43 @@ pub async fn lists_filter_and_count<S: CatalogStore>(store: Arc<S>) {
     let f = fixture(&*store).await;
     let filters = [
         ProductFilter::default(),
-        ProductFilter { active_only: true, ..Default::default() },
-        ProductFilter { categories: Some(vec![f.tea]), ..Default::default() },
-        ProductFilter { categories: Some(vec![f.tea, f.coffee]), ..Default::default() },
-        ProductFilter { categories: Some(vec![]), ..Default::default() },
-        ProductFilter { min_price: Some(200), ..Default::default() },
-        ProductFilter { max_price: Some(200), ..Default::default() },
-        ProductFilter { min_price: Some(100), max_price: Some(300), ..Default::default() },
-        ProductFilter { in_stock: Some(true), ..Default::default() },
-        ProductFilter { in_stock: Some(false), ..Default::default() },
+        ProductFilter {
+            active_only: true,
+            ..Default::default()
+        },
+        ProductFilter {
+            categories: Some(vec![f.tea]),
+            ..Default::default()
+        },
+        ProductFilter {
+            categories: Some(vec![f.tea, f.coffee]),
+            ..Default::default()
+        },
+        ProductFilter {
+            categories: Some(vec![]),
+            ..Default::default()
+        },
+        ProductFilter {
+            min_price: Some(200),
+            ..Default::default()
+        },
+        ProductFilter {
+            max_price: Some(200),
+            ..Default::default()
+        },
+        ProductFilter {
+            min_price: Some(100),
+            max_price: Some(300),
+            ..Default::default()
+        },
+        ProductFilter {
+            in_stock: Some(true),
+            ..Default::default()
+        },
+        ProductFilter {
+            in_stock: Some(false),
+            ..Default::default()
+        },
         ProductFilter {
             categories: Some(vec![f.coffee]),
             min_price: Some(100),
@@ -328,14 +380,26 @@ pub async fn products_are_fetched_by_ids<S: CatalogStore>(store: Arc<S>) {
 pub async fn every_product_write_is_logged<S: CatalogStore>(store: Arc<S>) {
     assert_eq!(store.latest_change().await.unwrap(), 0);
     let tea = store.create_category(category("Tea", None)).await.unwrap();
-    let a = store.create_product(product("A", tea.id, 1, 1)).await.unwrap();
-    let b = store.create_product(product("B", tea.id, 1, 1)).await.unwrap();
+    let a = store
+        .create_product(product("A", tea.id, 1, 1))
+        .await
+        .unwrap();
+    let b = store
+        .create_product(product("B", tea.id, 1, 1))
+        .await
+        .unwrap();
     let start = store.latest_change().await.unwrap();
     assert!(start >= 2);
 
-    store.update_product(a.id, product("A2", tea.id, 2, 1)).await.unwrap();
+    store
+        .update_product(a.id, product("A2", tea.id, 2, 1))
+        .await
+        .unwrap();
     store.delete_product(b.id).await.unwrap();
-    store.update_category(tea.id, category("Tisane", None)).await.unwrap();
+    store
+        .update_category(tea.id, category("Tisane", None))
+        .await
+        .unwrap();
     let changes = store.changes_since(start, 100).await.unwrap();
     let products: Vec<_> = changes.iter().map(|c| c.product).collect();
     assert_eq!(products, [a.id, b.id, a.id]);
@@ -372,4 +436,42 @@ pub async fn index_documents_follow_the_products<S: CatalogStore>(store: Arc<S>)
     let mut want: Vec<_> = f.all[1..].iter().map(|p| p.id).collect();
     want.sort();
     assert_eq!(seen, want);
+}
+
+/// An import creates every product or, on any conflict, none.
+pub async fn imports_are_all_or_nothing<S: CatalogStore>(store: Arc<S>) {
+    let tea = store.create_category(category("Tea", None)).await.unwrap();
+    let batch: Vec<_> = (0..2500)
+        .map(|i| product(&format!("Imported {i}"), tea.id, i, i % 3))
+        .collect();
+    assert_eq!(store.import_products(&batch).await.unwrap(), 2500);
+    let page = store
+        .list_products(&ProductListQuery {
+            filter: ProductFilter::default(),
+            ordering: ProductOrdering::PriceDescending,
+            offset: 0,
+            limit: 1,
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.total, 2500);
+    assert_eq!(page.items[0].name, "Imported 2499");
+
+    let mut clash = vec![product("Fresh", tea.id, 1, 1)];
+    clash.push(batch[0].clone());
+    assert!(store.import_products(&clash).await.is_err());
+    assert_eq!(
+        store
+            .list_products(&ProductListQuery {
+                filter: ProductFilter::default(),
+                ordering: ProductOrdering::default(),
+                offset: 0,
+                limit: 1,
+            })
+            .await
+            .unwrap()
+            .total,
+        2500
+    );
+    assert!(store.import_products(&[]).await.unwrap() == 0);
 }

@@ -8,6 +8,18 @@
 //! async fn fresh() -> Arc<SqliteDatabase> { /* a new database file, migrated */ }
 //! commerce_core::account_store_conformance!(fresh);
 //! commerce_core::task_queue_conformance!(fresh);
+//! commerce_core::search_index_conformance!(fresh_index); // an Arc of an empty index
+//! ```
+//!
+//! A backend that needs an external service (PostgreSQL, Redis) is tested only where one is
+//! configured. Its factory returns an `Option` of the backend and a guard, and the macro is
+//! given `optional` before its name: `None` skips each test (the factory prints why, so a
+//! skip is never silent), and the guard is dropped when the test ends, pass or panic, to
+//! remove what the test created:
+//!
+//! ```ignore
+//! async fn fresh() -> Option<(Arc<PostgresDatabase>, TestDatabase)> { /* None if unset */ }
+//! commerce_core::account_store_conformance!(optional fresh);
 //! ```
 //!
 //! Enabled by the `testkit` feature; meant for dev-dependencies.
@@ -17,14 +29,16 @@ pub mod accounts;
 pub mod cache;
 pub mod catalog;
 pub mod queue;
+pub mod search;
 
 /// Runs every account and token store test against backends made by `$fresh`, an async
-/// function returning an `Arc` of a type implementing both `UserStore` and `TokenStore`.
+/// function returning an `Arc` of a type implementing both `UserStore` and `TokenStore`; or,
+/// as `optional $fresh`, an `Option` of such an `Arc` and a guard (see the module docs).
 #[macro_export]
 macro_rules! account_store_conformance {
-    ($fresh:ident) => {
+    ($($fresh:ident)+) => {
         $crate::__conformance_tests!(
-            $fresh,
+            $($fresh)+,
             accounts,
             [
                 creates_and_finds_users,
@@ -44,28 +58,34 @@ macro_rules! account_store_conformance {
 #[macro_export]
 macro_rules! catalog_store_conformance {
     ($fresh:ident) => {
-        $crate::__conformance_tests!($fresh, catalog, [
-            categories_round_trip,
-            category_names_and_slugs_are_unique,
-            categories_in_use_cannot_be_deleted,
-            products_round_trip,
-            product_skus_and_slugs_are_unique,
-            lists_filter_and_count,
-            lists_order_and_paginate,
-            products_are_fetched_by_ids,
-            every_product_write_is_logged,
-            index_documents_follow_the_products,
-        ]);
+        $crate::__conformance_tests!(
+            $fresh,
+            catalog,
+            [
+                categories_round_trip,
+                category_names_and_slugs_are_unique,
+                categories_in_use_cannot_be_deleted,
+                products_round_trip,
+                product_skus_and_slugs_are_unique,
+                lists_filter_and_count,
+                lists_order_and_paginate,
+                products_are_fetched_by_ids,
+                every_product_write_is_logged,
+                index_documents_follow_the_products,
+                imports_are_all_or_nothing,
+            ]
+        );
     };
 }
 
 /// Runs every cache test against caches made by `$fresh`, an async function returning an
-/// `Arc` of a type implementing `Cache`.
+/// `Arc` of a type implementing `Cache`; or, as `optional $fresh`, an `Option` of such an
+/// `Arc` and a guard (see the module docs).
 #[macro_export]
 macro_rules! cache_conformance {
-    ($fresh:ident) => {
+    ($($fresh:ident)+) => {
         $crate::__conformance_tests!(
-            $fresh,
+            $($fresh)+,
             cache,
             [
                 stores_and_deletes_values,
@@ -77,12 +97,13 @@ macro_rules! cache_conformance {
 }
 
 /// Runs every task queue test against queues made by `$fresh`, an async function returning an
-/// `Arc` of a type implementing `TaskQueue`.
+/// `Arc` of a type implementing `TaskQueue`; or, as `optional $fresh`, an `Option` of such an
+/// `Arc` and a guard (see the module docs).
 #[macro_export]
 macro_rules! task_queue_conformance {
-    ($fresh:ident) => {
+    ($($fresh:ident)+) => {
         $crate::__conformance_tests!(
-            $fresh,
+            $($fresh)+,
             queue,
             [
                 claims_due_tasks_once,
@@ -97,6 +118,34 @@ macro_rules! task_queue_conformance {
     };
 }
 
+/// Runs every search index test against indexes made by `$fresh`, an async function
+/// returning an `Arc` of a type implementing `SearchIndex`, new and empty for each test.
+#[macro_export]
+macro_rules! search_index_conformance {
+    ($fresh:ident) => {
+        $crate::__conformance_tests!(
+            $fresh,
+            search,
+            [
+                fresh_index_is_empty_and_has_no_position,
+                apply_records_its_position,
+                matches_name_description_and_category,
+                odd_input_never_fails,
+                name_matches_rank_above_description_matches,
+                relevance_ties_break_by_ascending_id,
+                last_word_matches_as_prefix,
+                multi_word_queries_need_every_word,
+                empty_text_matches_every_filtered_product,
+                filters_alone_and_combined,
+                every_ordering_breaks_ties_by_ascending_id,
+                paginates_with_exact_totals,
+                upserts_replace_and_deletes_remove,
+                clear_empties_and_forgets_position,
+            ]
+        );
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_tests {
@@ -106,6 +155,20 @@ macro_rules! __conformance_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
                     let backend = super::$fresh().await;
+                    $crate::testkit::$suite::$test(backend).await;
+                }
+            )*
+        }
+    };
+    (optional $fresh:ident, $suite:ident, [$($test:ident),* $(,)?]) => {
+        mod $suite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    // Named, not `_`, so that the guard lives until the test is over.
+                    let Some((backend, _guard)) = super::$fresh().await else {
+                        return;
+                    };
                     $crate::testkit::$suite::$test(backend).await;
                 }
             )*

@@ -174,7 +174,10 @@ impl SqliteDatabase {
 
 fn unknown_parent(parent: Option<CategoryId>) -> Error {
     let id = parent.map_or(0, |id| id.0);
-    Error::invalid("parent", format!("invalid pk \"{id}\": object does not exist"))
+    Error::invalid(
+        "parent",
+        format!("invalid pk \"{id}\": object does not exist"),
+    )
 }
 
 fn unknown_category(category: CategoryId) -> Error {
@@ -388,6 +391,46 @@ impl CatalogStore for SqliteDatabase {
         }
     }
 
+    async fn import_products(&self, products: &[ProductRecord]) -> Result<u64> {
+        // SQLite binds at most 32766 values per statement; ten columns a row.
+        const ROWS_PER_STATEMENT: usize = 3_000;
+        let now = Utc::now();
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_error)?;
+        for chunk in products.chunks(ROWS_PER_STATEMENT) {
+            let mut sql = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO products (name, slug, sku, description, price_minor, category_id,
+                     stock, is_active, created_at, updated_at) ",
+            );
+            sql.push_values(chunk, |mut row, product| {
+                row.push_bind(&product.name)
+                    .push_bind(&product.slug)
+                    .push_bind(&product.sku)
+                    .push_bind(&product.description)
+                    .push_bind(product.price_minor)
+                    .push_bind(product.category.0)
+                    .push_bind(product.stock)
+                    .push_bind(product.is_active)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            if let Err(error) = sql.build().execute(&mut *tx).await {
+                return Err(if is_unique_violation(&error) {
+                    Error::Conflict("an imported product's sku or slug is already taken".into())
+                } else if is_foreign_key_violation(&error) {
+                    Error::invalid("category", "an imported product's category does not exist")
+                } else {
+                    db_error(error)
+                });
+            }
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(products.len() as u64)
+    }
+
     async fn update_product(&self, id: ProductId, product: ProductRecord) -> Result<Product> {
         let updated = sqlx::query_as::<_, ProductRow>(concat!(
             "UPDATE products SET name = $2, slug = $3, sku = $4, description = $5,
@@ -479,11 +522,8 @@ impl CatalogStore for SqliteDatabase {
                 total,
             });
         }
-        let mut page = QueryBuilder::<Sqlite>::new(concat!(
-            "SELECT ",
-            product_columns!(),
-            " FROM products"
-        ));
+        let mut page =
+            QueryBuilder::<Sqlite>::new(concat!("SELECT ", product_columns!(), " FROM products"));
         push_filter(&mut page, &query.filter);
         page.push(order_by(query.ordering));
         page.push(" LIMIT ")
@@ -542,7 +582,11 @@ impl CatalogStore for SqliteDatabase {
         Ok(rows.into_iter().map(IndexDocument::from).collect())
     }
 
-    async fn index_documents_after(&self, after: ProductId, limit: u32) -> Result<Vec<IndexDocument>> {
+    async fn index_documents_after(
+        &self,
+        after: ProductId,
+        limit: u32,
+    ) -> Result<Vec<IndexDocument>> {
         let mut sql = QueryBuilder::<Sqlite>::new(INDEX_SELECT);
         sql.push(" WHERE p.id > ")
             .push_bind(after.0)

@@ -150,7 +150,15 @@ commerce_core::inventory::submit! {
 /// Converts a sqlx error: lost or exhausted connections and a locked database are worth a
 /// retry; anything else is a failure.
 fn db_error(error: sqlx::Error) -> Error {
-    let busy = matches!(&error, sqlx::Error::Database(db) if db.code().as_deref() == Some("5"));
+    // SQLITE_BUSY (5) and SQLITE_LOCKED (6), including their extended codes (517, 261, …):
+    // another connection holds the lock and a retry will likely succeed.
+    let busy = match &error {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
+        _ => false,
+    };
     match error {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
             Error::unavailable(BACKEND, error)

@@ -5,9 +5,13 @@
 //! cargo run -p reference-shop -- migrate       # apply database migrations and exit
 //! cargo run -p reference-shop -- openapi       # print the OpenAPI document
 //! cargo run -p reference-shop -- create-admin --username U --email E
+//! cargo run -p reference-shop -- seed-demo --products 1000000 --categories 50
+//! cargo run -p reference-shop -- reindex                # rebuild the search index
 //! ```
 //!
 //! Backends are chosen from the environment by URL scheme (see docs/configuration.md).
+
+mod seed;
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -36,6 +40,17 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document as JSON.
     Openapi,
+    /// Fill the catalogue with generated demo categories and products, then index them.
+    SeedDemo {
+        /// How many products to add.
+        #[arg(long, default_value_t = 1_000)]
+        products: u64,
+        /// How many categories to spread them over.
+        #[arg(long, default_value_t = 30)]
+        categories: u64,
+    },
+    /// Rebuild the search index from the database.
+    Reindex,
     /// Create a staff user; the password comes from ADMIN_PASSWORD or the first line of stdin.
     CreateAdmin {
         /// The staff user's login name.
@@ -97,6 +112,15 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 })
                 .await?;
             tracing::info!(id = %user.id, username = %user.username, "staff user created");
+            Ok(())
+        }
+        Command::SeedDemo {
+            products,
+            categories,
+        } => seed::seed_demo(&build(config).await?, products, categories).await,
+        Command::Reindex => {
+            let through = build(config).await?.catalog().indexer().rebuild().await?;
+            tracing::info!(through, "search index rebuilt");
             Ok(())
         }
         Command::Openapi => Ok(()),

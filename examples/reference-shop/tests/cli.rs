@@ -53,6 +53,7 @@ fn openapi_prints_the_spec() {
 async fn create_admin_makes_a_staff_user_who_can_log_in() {
     let data = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", data.path().join("shop.db").display());
+    let search = data.path().join("search");
 
     let output = shop()
         .args([
@@ -63,6 +64,7 @@ async fn create_admin_makes_a_staff_user_who_can_log_in() {
             "boss@example.com",
         ])
         .env("DATABASE_URL", &url)
+        .env("SEARCH_INDEX_PATH", &search)
         .env("ADMIN_PASSWORD", "correct horse battery")
         .output()
         .unwrap();
@@ -82,6 +84,7 @@ async fn create_admin_makes_a_staff_user_who_can_log_in() {
             "boss2@example.com",
         ])
         .env("DATABASE_URL", &url)
+        .env("SEARCH_INDEX_PATH", &search)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -111,6 +114,7 @@ async fn create_admin_makes_a_staff_user_who_can_log_in() {
             "weak@example.com",
         ])
         .env("DATABASE_URL", &url)
+        .env("SEARCH_INDEX_PATH", &search)
         .env("ADMIN_PASSWORD", "short")
         .output()
         .unwrap();
@@ -132,6 +136,7 @@ fn migrate_creates_and_migrates_the_database() {
     let output = shop()
         .arg("migrate")
         .env("DATABASE_URL", format!("sqlite://{}", path.display()))
+        .env("SEARCH_INDEX_PATH", data.path().join("search"))
         .output()
         .unwrap();
     assert!(

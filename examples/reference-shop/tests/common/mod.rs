@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 use commerce_plugins as _;
 
 pub const SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
+pub const STAFF: &str = "staff";
+pub const STAFF_PASSWORD: &str = "staff-password";
 
 pub struct TestApp {
     pub address: SocketAddr,
@@ -40,6 +42,10 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         ),
         ("JWT_SECRET".into(), SECRET.into()),
         ("COMMERCE_ENV".into(), "production".into()),
+        (
+            "SEARCH_INDEX_PATH".into(),
+            data.path().join("search").display().to_string(),
+        ),
     ]);
     for (name, value) in overrides {
         vars.insert((*name).into(), (*value).into());
@@ -50,6 +56,16 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         .unwrap()
         .build()
         .unwrap();
+    // A staff account for tests of staff-only operations; taken already when the database is
+    // shared with an earlier app.
+    let _ = shop
+        .auth()
+        .create_staff(commerce_core::services::Registration {
+            username: STAFF.into(),
+            email: "staff@example.com".into(),
+            password: STAFF_PASSWORD.into(),
+        })
+        .await;
     let acceptor = TcpListener::bind("127.0.0.1:0")
         .into_acceptor()
         .await
@@ -88,6 +104,39 @@ impl TestApp {
             .await
             .unwrap();
         decode(response).await
+    }
+
+    /// Sends `method` to `path` with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        decode(request.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::GET, path, None, None).await
+    }
+
+    /// An access token of the staff account every test app has.
+    pub async fn staff_token(&self) -> String {
+        self.login(STAFF, STAFF_PASSWORD).await.0
+    }
+
+    /// An access token of a new customer account.
+    pub async fn customer_token(&self, username: &str) -> String {
+        self.register(username, "customer-password").await;
+        self.login(username, "customer-password").await.0
     }
 
     pub async fn get_with_token(&self, path: &str, token: &str) -> (StatusCode, Value) {

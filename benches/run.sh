@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The catalogue load benchmark (not part of the test suite).
+#
+#   bash benches/run.sh [PRODUCTS] [DURATION_SECONDS]     # defaults: 1000000 products, 15 s
+#
+# Builds the release binaries, seeds a fresh SQLite catalogue (reused by later runs of the
+# same size), starts the reference shop and the bare poem-openapi baseline, and drives each
+# with wrk at 32 connections on 2 threads. Prints requests/s, p50 and p99 per endpoint, and
+# each endpoint's throughput as a ratio of the baseline's. Needs `wrk` (apt-get install wrk).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+products=${1:-1000000}
+duration=${2:-15}
+connections=32
+data="target/bench-data/$products"
+shop_port=18000
+baseline_port=18001
+
+command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
+cargo build --release -q -p reference-shop -p load-bench
+
+export DATABASE_URL="sqlite://$data/shop.db" SEARCH_INDEX_PATH="$data/search"
+export JWT_SECRET="benchmark-secret-benchmark-secret-benchmark" COMMERCE_ENV=production
+export RUST_LOG=warn PORT=$shop_port HOST=127.0.0.1
+if [ ! -f "$data/seeded" ]; then
+    rm -rf "$data" && mkdir -p "$data"
+    /usr/bin/time -f "seed-demo: %e s, max RSS %M KiB" \
+        target/release/reference-shop seed-demo --products "$products" --categories 50
+    touch "$data/seeded"
+fi
+
+target/release/reference-shop serve & shop=$!
+target/release/baseline "127.0.0.1:$baseline_port" & baseline=$!
+trap 'kill $shop $baseline 2>/dev/null || true' EXIT
+for port in $shop_port $baseline_port; do
+    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+done
+sleep 1
+
+# run NAME URL [SCRIPT]: prints "NAME rps p50 p99".
+run() {
+    local name=$1 url=$2 script=${3:-}
+    local args=(-t2 -c"$connections" -d"${duration}s" --latency)
+    [ -n "$script" ] && args+=(-s "$script")
+    wrk "${args[@]}" "$url" > "target/bench-data/$name.txt"
+    awk -v name="$name" '
+        /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 } /^Requests\/sec/ { rps = $2 }
+        END { printf "%s %s %s %s\n", name, rps, p50, p99 }' "target/bench-data/$name.txt"
+}
+
+shop="http://127.0.0.1:$shop_port"
+results=$(
+    run baseline "http://127.0.0.1:$baseline_port/product"
+    run product-detail "$shop/api/products/4242/"
+    run list-page-1 "$shop/api/products/"
+    run list-page-500 "$shop/api/products/?page=500&ordering=price"
+    run filtered-lists "$shop" benches/filtered-lists.lua
+    run search "$shop" benches/search-terms.lua
+)
+echo
+echo "$products products, $connections connections, ${duration}s each ($(nproc) cores)"
+echo "$results" | awk '
+    NR == 1 { base = $2 }
+    { printf "%-16s %10.0f req/s  p50 %-9s p99 %-9s  %.3f x baseline\n", $1, $2, $3, $4, $2 / base }'
+echo "shop RSS after load: $(ps -o rss= -p $shop) KiB"

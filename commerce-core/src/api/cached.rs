@@ -1,0 +1,134 @@
+//! Responses served from pre-serialised bytes, with entity tags and conditional GETs.
+//!
+//! Catalogue responses are cached as the bytes sent, so a hit costs no serialisation; the spec
+//! still describes their schema through [`JsonBytes`].
+
+use std::marker::PhantomData;
+
+use bytes::Bytes;
+use poem::{IntoResponse, Response};
+use poem_openapi::ApiResponse;
+use poem_openapi::payload::Payload;
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::Type;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::services::CachedResponse;
+
+/// A JSON body already serialised, documented as `T`.
+pub struct JsonBytes<T>(Bytes, PhantomData<fn() -> T>);
+
+impl<T> JsonBytes<T> {
+    /// Bytes holding a serialised `T`.
+    pub fn new(bytes: Bytes) -> Self {
+        Self(bytes, PhantomData)
+    }
+}
+
+impl<T: Serialize> JsonBytes<T> {
+    /// Serialises `value`.
+    pub fn of(value: &T) -> Result<Self> {
+        to_bytes(value).map(Self::new)
+    }
+}
+
+/// Serialises a response body.
+pub fn to_bytes<T: Serialize>(value: &T) -> Result<Bytes> {
+    serde_json::to_vec(value)
+        .map(Bytes::from)
+        .map_err(|e| Error::backend("json", e))
+}
+
+impl<T: Type> Payload for JsonBytes<T> {
+    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Send> IntoResponse for JsonBytes<T> {
+    fn into_response(self) -> Response {
+        Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(self.0)
+    }
+}
+
+/// `Cache-Control` of responses anyone may see: caches may keep them but must revalidate, so a
+/// price change is never served stale; revalidation is a cheap 304.
+pub const PUBLIC: &str = "public, no-cache";
+/// `Cache-Control` of responses that depend on who asks (staff see inactive products).
+pub const PRIVATE: &str = "private, no-cache";
+
+/// A readable resource: its body with an entity tag, or 304 when the client's copy is current.
+#[derive(ApiResponse)]
+pub enum Cached<T: Type + Send> {
+    /// The resource.
+    #[oai(status = 200)]
+    Ok(
+        JsonBytes<T>,
+        /// A strong validator for `If-None-Match`.
+        #[oai(header = "ETag")]
+        String,
+        /// How caches may keep it.
+        #[oai(header = "Cache-Control")]
+        String,
+        /// Staff credentials change the answer.
+        #[oai(header = "Vary")]
+        String,
+    ),
+    /// The copy the client holds (its `If-None-Match`) is current.
+    #[oai(status = 304)]
+    NotModified(
+        /// The current entity tag.
+        #[oai(header = "ETag")]
+        String,
+        /// How caches may keep it.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+}
+
+impl<T: Type + Send> Cached<T> {
+    /// Answers `response`, or 304 if `if_none_match` names its entity tag.
+    pub fn respond(response: CachedResponse, if_none_match: Option<&str>, public: bool) -> Self {
+        let cache_control = if public { PUBLIC } else { PRIVATE }.to_owned();
+        let etag = response.etag.to_string();
+        if if_none_match.is_some_and(|header| matches_etag(header, &etag)) {
+            return Self::NotModified(etag, cache_control);
+        }
+        Self::Ok(
+            JsonBytes::new(response.body),
+            etag,
+            cache_control,
+            "Authorization".to_owned(),
+        )
+    }
+}
+
+/// Whether an `If-None-Match` header (a list of tags, possibly weak, or `*`) names `etag`.
+fn matches_etag(header: &str, etag: &str) -> bool {
+    header
+        .split(',')
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == "*" || tag == etag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_lists() {
+        assert!(matches_etag("\"abc\"", "\"abc\""));
+        assert!(matches_etag("\"x\", W/\"abc\"", "\"abc\""));
+        assert!(matches_etag("*", "\"abc\""));
+        assert!(!matches_etag("\"abd\"", "\"abc\""));
+    }
+}

@@ -1,0 +1,641 @@
+//! `/api/categories/…` and `/api/products/…`: the catalogue, with the old shop's paths and
+//! shapes. Reads are public and cached; writes are staff-only.
+
+use chrono::{DateTime, Utc};
+use poem::Request;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde::Serialize;
+
+use super::ApiTags;
+use super::cached::{Cached, JsonBytes, to_bytes};
+use super::pagination::{Page, PageLinks};
+use super::problem::ApiError;
+use super::security::OptionalBearer;
+use super::types::StrictString;
+use crate::domain::{Category, CategoryId, Currency, Money, Product, ProductId};
+use crate::services::catalog::{CategoryInput, ProductInput, ProductListParams, WriteMode};
+use crate::services::{AuthService, CachedResponse, CatalogService};
+
+/// A category.
+#[derive(Object, Serialize, Debug)]
+#[oai(rename = "Category")]
+pub struct CategoryBody {
+    /// Its id.
+    pub id: i64,
+    /// Its name, unique regardless of case.
+    pub name: String,
+    /// Its URL name, unique.
+    pub slug: String,
+    /// Free text.
+    pub description: String,
+    /// The id of the category it is in; null at the top level.
+    pub parent: Option<i64>,
+    /// When it was created (RFC 3339, UTC).
+    pub created_at: DateTime<Utc>,
+    /// When it last changed (RFC 3339, UTC).
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Category> for CategoryBody {
+    fn from(category: &Category) -> Self {
+        Self {
+            id: category.id.0,
+            name: category.name.clone(),
+            slug: category.slug.clone(),
+            description: category.description.clone(),
+            parent: category.parent.map(|p| p.0),
+            created_at: category.created_at,
+            updated_at: category.updated_at,
+        }
+    }
+}
+
+/// A new category, or all of a category's fields (PUT).
+#[derive(Object, Debug)]
+pub struct CategoryCreate {
+    /// 1–100 characters; unique regardless of case.
+    pub name: StrictString,
+    /// Lowercase letters, digits and hyphens; derived from the name when absent.
+    pub slug: Option<StrictString>,
+    /// Free text; empty when absent.
+    pub description: Option<StrictString>,
+    /// The id of the parent category; absent or null for a top-level category.
+    pub parent: Option<i64>,
+}
+
+/// Some of a category's fields (PATCH).
+#[derive(Object, Debug)]
+pub struct CategoryPatch {
+    /// 1–100 characters; unique regardless of case.
+    pub name: Option<StrictString>,
+    /// Lowercase letters, digits and hyphens.
+    pub slug: Option<StrictString>,
+    /// Free text.
+    pub description: Option<StrictString>,
+    /// The id of the parent category; null moves it to the top level.
+    pub parent: MaybeUndefined<i64>,
+}
+
+impl From<CategoryCreate> for CategoryInput {
+    fn from(body: CategoryCreate) -> Self {
+        Self {
+            name: Some(body.name.into_inner()),
+            slug: body.slug.map(StrictString::into_inner),
+            description: body.description.map(StrictString::into_inner),
+            parent: Some(body.parent),
+        }
+    }
+}
+
+impl From<CategoryPatch> for CategoryInput {
+    fn from(body: CategoryPatch) -> Self {
+        Self {
+            name: body.name.map(StrictString::into_inner),
+            slug: body.slug.map(StrictString::into_inner),
+            description: body.description.map(StrictString::into_inner),
+            parent: match body.parent {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(id) => Some(Some(id)),
+            },
+        }
+    }
+}
+
+/// A product.
+#[derive(Object, Serialize, Debug)]
+#[oai(rename = "Product")]
+pub struct ProductBody {
+    /// Its id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// Its URL name, unique.
+    pub slug: String,
+    /// Its stock-keeping unit, unique.
+    pub sku: String,
+    /// Free text.
+    pub description: String,
+    /// Its price as a decimal string in the shop's currency, e.g. "1500.00".
+    pub price: String,
+    /// The id of its category.
+    pub category: i64,
+    /// Units in stock.
+    pub stock: i64,
+    /// Whether customers can see and buy it.
+    pub is_active: bool,
+    /// When it was created (RFC 3339, UTC).
+    pub created_at: DateTime<Utc>,
+    /// When it last changed (RFC 3339, UTC).
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ProductBody {
+    fn new(product: &Product, currency: Currency) -> Self {
+        Self {
+            id: product.id.0,
+            name: product.name.clone(),
+            slug: product.slug.clone(),
+            sku: product.sku.clone(),
+            description: product.description.clone(),
+            price: Money::from_minor(product.price_minor, currency).to_string(),
+            category: product.category.0,
+            stock: product.stock,
+            is_active: product.is_active,
+            created_at: product.created_at,
+            updated_at: product.updated_at,
+        }
+    }
+}
+
+/// A new product, or all of a product's fields (PUT). Only the old shop's fields are required.
+#[derive(Object, Debug)]
+pub struct ProductCreate {
+    /// 1–200 characters.
+    pub name: StrictString,
+    /// Free text; empty when absent.
+    pub description: Option<StrictString>,
+    /// A decimal string with at most the currency's decimals, e.g. "1500.00"; at least 0.
+    pub price: StrictString,
+    /// The id of its category.
+    pub category: i64,
+    /// Units in stock; at least 0.
+    pub stock: i64,
+    /// Lowercase letters, digits and hyphens; derived from the name when absent.
+    pub slug: Option<StrictString>,
+    /// Letters, digits, '.', '_' and '-'; generated when absent.
+    pub sku: Option<StrictString>,
+    /// Whether customers can see it; true when absent.
+    pub is_active: Option<bool>,
+}
+
+/// Some of a product's fields (PATCH).
+#[derive(Object, Debug)]
+pub struct ProductPatch {
+    /// 1–200 characters.
+    pub name: Option<StrictString>,
+    /// Free text.
+    pub description: Option<StrictString>,
+    /// A decimal string, e.g. "1500.00".
+    pub price: Option<StrictString>,
+    /// The id of its category.
+    pub category: Option<i64>,
+    /// Units in stock; at least 0.
+    pub stock: Option<i64>,
+    /// Lowercase letters, digits and hyphens.
+    pub slug: Option<StrictString>,
+    /// Letters, digits, '.', '_' and '-'.
+    pub sku: Option<StrictString>,
+    /// Whether customers can see it.
+    pub is_active: Option<bool>,
+}
+
+impl From<ProductCreate> for ProductInput {
+    fn from(body: ProductCreate) -> Self {
+        Self {
+            name: Some(body.name.into_inner()),
+            description: body.description.map(StrictString::into_inner),
+            price: Some(body.price.into_inner()),
+            category: Some(body.category),
+            stock: Some(body.stock),
+            slug: body.slug.map(StrictString::into_inner),
+            sku: body.sku.map(StrictString::into_inner),
+            is_active: body.is_active,
+        }
+    }
+}
+
+impl From<ProductPatch> for ProductInput {
+    fn from(body: ProductPatch) -> Self {
+        Self {
+            name: body.name.map(StrictString::into_inner),
+            description: body.description.map(StrictString::into_inner),
+            price: body.price.map(StrictString::into_inner),
+            category: body.category,
+            stock: body.stock,
+            slug: body.slug.map(StrictString::into_inner),
+            sku: body.sku.map(StrictString::into_inner),
+            is_active: body.is_active,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+enum CreatedCategory {
+    /// The category was created.
+    #[oai(status = 201)]
+    Created(JsonBytes<CategoryBody>),
+}
+
+#[derive(ApiResponse)]
+enum UpdatedCategory {
+    /// The category as it now is.
+    #[oai(status = 200)]
+    Ok(JsonBytes<CategoryBody>),
+}
+
+#[derive(ApiResponse)]
+enum CreatedProduct {
+    /// The product was created.
+    #[oai(status = 201)]
+    Created(JsonBytes<ProductBody>),
+}
+
+#[derive(ApiResponse)]
+enum UpdatedProduct {
+    /// The product as it now is.
+    #[oai(status = 200)]
+    Ok(JsonBytes<ProductBody>),
+}
+
+#[derive(ApiResponse)]
+enum Deleted {
+    /// It is gone.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+/// The product catalogue.
+pub struct CatalogApi {
+    auth: AuthService,
+    catalog: CatalogService,
+}
+
+impl CatalogApi {
+    pub(crate) fn new(auth: AuthService, catalog: CatalogService) -> Self {
+        Self { auth, catalog }
+    }
+
+    fn product_body(&self, product: &Product) -> Result<JsonBytes<ProductBody>, ApiError> {
+        Ok(JsonBytes::of(&ProductBody::new(
+            product,
+            self.catalog.currency(),
+        ))?)
+    }
+
+    /// Serves `load` through the response cache when the answer is the same for everyone.
+    async fn cached<F, Fut>(
+        &self,
+        public: bool,
+        key: impl FnOnce(&str) -> String,
+        load: F,
+    ) -> crate::Result<CachedResponse>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = crate::Result<bytes::Bytes>> + Send + 'static,
+    {
+        if !public {
+            return Ok(CachedResponse::new(load().await?));
+        }
+        let responses = self.catalog.responses();
+        let generation = responses.generation().await;
+        responses.get_or_load(key(&generation), load).await
+    }
+}
+
+#[OpenApi(prefix_path = "/api", tag = "ApiTags::Catalog")]
+impl CatalogApi {
+    /// List categories, by name.
+    #[oai(
+        path = "/categories/",
+        method = "get",
+        operation_id = "list_categories"
+    )]
+    async fn list_categories(
+        &self,
+        request: &Request,
+        /// 1-based page number.
+        page: Query<Option<u64>>,
+        /// Categories per page (default 20, at most 100).
+        page_size: Query<Option<u64>>,
+        #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
+    ) -> Result<Cached<Page<CategoryBody>>, ApiError> {
+        let (page, page_size) = checked_page(page.0, page_size.0)?;
+        let links = PageLinks::new(request);
+        let catalog = self.catalog.clone();
+        let key_links = links.cache_key();
+        let response = self
+            .cached(
+                true,
+                |generation| {
+                    format!("catalog:{generation}:categories:{page}:{page_size}:{key_links}")
+                },
+                move || async move {
+                    let categories = catalog.categories().await?;
+                    let total = categories.len() as u64;
+                    let offset = usize::try_from((page - 1) * page_size).unwrap_or(usize::MAX);
+                    if page > 1 && offset >= categories.len() {
+                        return Err(crate::Error::invalid("page", "invalid page"));
+                    }
+                    let results = categories
+                        .iter()
+                        .skip(offset)
+                        .take(usize::try_from(page_size).unwrap_or(20))
+                        .map(CategoryBody::from)
+                        .collect();
+                    let (next, previous) = links.around(page, page_size, total);
+                    to_bytes(&Page {
+                        count: total,
+                        next,
+                        previous,
+                        results,
+                    })
+                },
+            )
+            .await?;
+        Ok(Cached::respond(response, if_none_match.0.as_deref(), true))
+    }
+
+    /// Create a category (staff).
+    #[oai(
+        path = "/categories/",
+        method = "post",
+        operation_id = "create_category"
+    )]
+    async fn create_category(
+        &self,
+        auth: OptionalBearer,
+        body: Json<CategoryCreate>,
+    ) -> Result<CreatedCategory, ApiError> {
+        let who = auth.principal(&self.auth)?;
+        let category = self.catalog.create_category(who, body.0.into()).await?;
+        Ok(CreatedCategory::Created(JsonBytes::of(
+            &CategoryBody::from(&category),
+        )?))
+    }
+
+    /// One category.
+    #[oai(
+        path = "/categories/:id/",
+        method = "get",
+        operation_id = "get_category"
+    )]
+    async fn get_category(
+        &self,
+        id: Path<i64>,
+        #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
+    ) -> Result<Cached<CategoryBody>, ApiError> {
+        let id = CategoryId(id.0);
+        let catalog = self.catalog.clone();
+        let response = self
+            .cached(
+                true,
+                |generation| format!("catalog:{generation}:category:{id}"),
+                move || async move { to_bytes(&CategoryBody::from(&catalog.category(id).await?)) },
+            )
+            .await?;
+        Ok(Cached::respond(response, if_none_match.0.as_deref(), true))
+    }
+
+    /// Replace a category (staff).
+    #[oai(
+        path = "/categories/:id/",
+        method = "put",
+        operation_id = "replace_category"
+    )]
+    async fn replace_category(
+        &self,
+        auth: OptionalBearer,
+        id: Path<i64>,
+        body: Json<CategoryCreate>,
+    ) -> Result<UpdatedCategory, ApiError> {
+        let who = auth.principal(&self.auth)?;
+        let category = self
+            .catalog
+            .update_category(who, CategoryId(id.0), body.0.into(), WriteMode::Replace)
+            .await?;
+        Ok(UpdatedCategory::Ok(JsonBytes::of(&CategoryBody::from(
+            &category,
+        ))?))
+    }
+
+    /// Change some of a category's fields (staff).
+    #[oai(
+        path = "/categories/:id/",
+        method = "patch",
+        operation_id = "update_category"
+    )]
+    async fn update_category(
+        &self,
+        auth: OptionalBearer,
+        id: Path<i64>,
+        body: Json<CategoryPatch>,
+    ) -> Result<UpdatedCategory, ApiError> {
+        let who = auth.principal(&self.auth)?;
+        let category = self
+            .catalog
+            .update_category(who, CategoryId(id.0), body.0.into(), WriteMode::Patch)
+            .await?;
+        Ok(UpdatedCategory::Ok(JsonBytes::of(&CategoryBody::from(
+            &category,
+        ))?))
+    }
+
+    /// Delete an empty category (staff).
+    #[oai(
+        path = "/categories/:id/",
+        method = "delete",
+        operation_id = "delete_category"
+    )]
+    async fn delete_category(
+        &self,
+        auth: OptionalBearer,
+        id: Path<i64>,
+    ) -> Result<Deleted, ApiError> {
+        let who = auth.principal(&self.auth)?;
+        self.catalog.delete_category(who, CategoryId(id.0)).await?;
+        Ok(Deleted::Deleted)
+    }
+
+    /// List, filter, order and search products. Staff also see inactive products.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(path = "/products/", method = "get", operation_id = "list_products")]
+    async fn list_products(
+        &self,
+        request: &Request,
+        auth: OptionalBearer,
+        /// Full-text search over name, description and category name; ranked by relevance
+        /// unless `ordering` is given. The last word also matches as a prefix.
+        search: Query<Option<String>>,
+        /// `price`, `-price`, `name`, `-name`, `created_at`, `-created_at`, `stock` or `-stock`.
+        ordering: Query<Option<String>>,
+        /// A category id; products of its subcategories are included.
+        category: Query<Option<i64>>,
+        /// Lowest price, inclusive, as a decimal string.
+        min_price: Query<Option<String>>,
+        /// Highest price, inclusive, as a decimal string.
+        max_price: Query<Option<String>>,
+        /// Only products in stock (true) or out of stock (false).
+        in_stock: Query<Option<bool>>,
+        /// 1-based page number.
+        page: Query<Option<u64>>,
+        /// Products per page (default 20, at most 100).
+        page_size: Query<Option<u64>>,
+        #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
+    ) -> Result<Cached<Page<ProductBody>>, ApiError> {
+        let who = auth.principal(&self.auth)?;
+        let list = self
+            .catalog
+            .list_request(
+                who,
+                ProductListParams {
+                    search: search.0,
+                    ordering: ordering.0,
+                    category: category.0,
+                    min_price: min_price.0,
+                    max_price: max_price.0,
+                    in_stock: in_stock.0,
+                    page: page.0,
+                    page_size: page_size.0,
+                },
+            )
+            .await?;
+        let public = list.filter.active_only;
+        let links = PageLinks::new(request);
+        // The checked request decides the results, the links decide the URLs they embed.
+        let key = format!("{list:?}:{}", links.cache_key());
+        let catalog = self.catalog.clone();
+        let response = self
+            .cached(
+                public,
+                |generation| format!("catalog:{generation}:products:{key}"),
+                move || async move {
+                    let page = catalog.list_products(&list).await?;
+                    let currency = catalog.currency();
+                    let (next, previous) =
+                        links.around(page.page, u64::from(page.page_size), page.total);
+                    to_bytes(&Page {
+                        count: page.total,
+                        next,
+                        previous,
+                        results: page
+                            .items
+                            .iter()
+                            .map(|p| ProductBody::new(p, currency))
+                            .collect(),
+                    })
+                },
+            )
+            .await?;
+        Ok(Cached::respond(
+            response,
+            if_none_match.0.as_deref(),
+            public,
+        ))
+    }
+
+    /// Create a product (staff).
+    #[oai(path = "/products/", method = "post", operation_id = "create_product")]
+    async fn create_product(
+        &self,
+        auth: OptionalBearer,
+        body: Json<ProductCreate>,
+    ) -> Result<CreatedProduct, ApiError> {
+        let who = auth.principal(&self.auth)?;
+        let product = self.catalog.create_product(who, body.0.into()).await?;
+        Ok(CreatedProduct::Created(self.product_body(&product)?))
+    }
+
+    /// One product. Inactive products exist only for staff.
+    #[oai(path = "/products/:id/", method = "get", operation_id = "get_product")]
+    async fn get_product(
+        &self,
+        auth: OptionalBearer,
+        id: Path<i64>,
+        #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
+    ) -> Result<Cached<ProductBody>, ApiError> {
+        let who = auth.principal(&self.auth)?;
+        let public = !who.is_some_and(|p| p.is_staff);
+        let id = ProductId(id.0);
+        let catalog = self.catalog.clone();
+        let response = self
+            .cached(
+                public,
+                |generation| format!("catalog:{generation}:product:{id}"),
+                move || async move {
+                    let product = catalog.product(who, id).await?;
+                    to_bytes(&ProductBody::new(&product, catalog.currency()))
+                },
+            )
+            .await?;
+        Ok(Cached::respond(
+            response,
+            if_none_match.0.as_deref(),
+            public,
+        ))
+    }
+
+    /// Replace a product (staff).
+    #[oai(
+        path = "/products/:id/",
+        method = "put",
+        operation_id = "replace_product"
+    )]
+    async fn replace_product(
+        &self,
+        auth: OptionalBearer,
+        id: Path<i64>,
+        body: Json<ProductCreate>,
+    ) -> Result<UpdatedProduct, ApiError> {
+        let who = auth.principal(&self.auth)?;
+        let product = self
+            .catalog
+            .update_product(who, ProductId(id.0), body.0.into(), WriteMode::Replace)
+            .await?;
+        Ok(UpdatedProduct::Ok(self.product_body(&product)?))
+    }
+
+    /// Change some of a product's fields (staff).
+    #[oai(
+        path = "/products/:id/",
+        method = "patch",
+        operation_id = "update_product"
+    )]
+    async fn update_product(
+        &self,
+        auth: OptionalBearer,
+        id: Path<i64>,
+        body: Json<ProductPatch>,
+    ) -> Result<UpdatedProduct, ApiError> {
+        let who = auth.principal(&self.auth)?;
+        let product = self
+            .catalog
+            .update_product(who, ProductId(id.0), body.0.into(), WriteMode::Patch)
+            .await?;
+        Ok(UpdatedProduct::Ok(self.product_body(&product)?))
+    }
+
+    /// Delete a product (staff).
+    #[oai(
+        path = "/products/:id/",
+        method = "delete",
+        operation_id = "delete_product"
+    )]
+    async fn delete_product(
+        &self,
+        auth: OptionalBearer,
+        id: Path<i64>,
+    ) -> Result<Deleted, ApiError> {
+        let who = auth.principal(&self.auth)?;
+        self.catalog.delete_product(who, ProductId(id.0)).await?;
+        Ok(Deleted::Deleted)
+    }
+}
+
+/// Checks `page` and `page_size` of lists paginated in memory.
+fn checked_page(page: Option<u64>, page_size: Option<u64>) -> crate::Result<(u64, u64)> {
+    let mut errors = crate::FieldErrors::default();
+    let page = page.unwrap_or(1);
+    if page == 0 {
+        errors.add("page", "pages are numbered from 1");
+    }
+    let page_size = page_size.unwrap_or(20);
+    if !(1..=100).contains(&page_size) {
+        errors.add("page_size", "must be between 1 and 100");
+    }
+    errors.into_result()?;
+    Ok((page, page_size))
+}

@@ -1,0 +1,690 @@
+//! The catalogue's rules: who may change it, what a valid category or product is, how lists
+//! and searches are answered, and what a write invalidates.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use super::response_cache::ResponseCache;
+use super::search::SearchIndexer;
+use super::tokens::Principal;
+use crate::domain::catalog::{
+    PRICE_MAX_MINOR, generate_sku, parse_category_name, parse_description, parse_product_name,
+    parse_sku, parse_slug, parse_stock, slugify,
+};
+use crate::domain::{
+    Category, CategoryId, CategoryRecord, Currency, Money, Product, ProductId, ProductRecord,
+};
+use crate::error::{Error, FieldErrors, Result};
+use crate::ports::{CatalogStore, ProductFilter, ProductListQuery, ProductOrdering, SearchQuery};
+
+/// The default and largest page sizes of product lists.
+pub const DEFAULT_PAGE_SIZE: u32 = 20;
+/// The largest page a client may ask for.
+pub const MAX_PAGE_SIZE: u32 = 100;
+/// The longest search text taken into account.
+const SEARCH_MAX_CHARS: usize = 200;
+
+/// The fields a client sent for a category; absent ones keep their value (PATCH) or take
+/// their default (create, PUT).
+#[derive(Debug, Clone, Default)]
+pub struct CategoryInput {
+    /// Unique name; required on create and PUT.
+    pub name: Option<String>,
+    /// Unique slug; derived from the name when absent.
+    pub slug: Option<String>,
+    /// Free text; empty when absent.
+    pub description: Option<String>,
+    /// The parent category; `Some(None)` makes it top-level.
+    pub parent: Option<Option<i64>>,
+}
+
+/// The fields a client sent for a product, as for [`CategoryInput`].
+#[derive(Debug, Clone, Default)]
+pub struct ProductInput {
+    /// Required on create and PUT.
+    pub name: Option<String>,
+    /// Empty when absent.
+    pub description: Option<String>,
+    /// A decimal string such as "1500.00"; required on create and PUT.
+    pub price: Option<String>,
+    /// The category id; required on create and PUT.
+    pub category: Option<i64>,
+    /// Units in stock; required on create and PUT.
+    pub stock: Option<i64>,
+    /// Derived from the name when absent.
+    pub slug: Option<String>,
+    /// Generated when absent.
+    pub sku: Option<String>,
+    /// True when absent.
+    pub is_active: Option<bool>,
+}
+
+/// How a write treats absent fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Create: absent fields take defaults; required ones must be present.
+    Create,
+    /// PUT: as create, over an existing resource.
+    Replace,
+    /// PATCH: absent fields keep their current value.
+    Patch,
+}
+
+/// The query string of a product list, unchecked.
+#[derive(Debug, Clone, Default)]
+pub struct ProductListParams {
+    /// Full-text search.
+    pub search: Option<String>,
+    /// One of [`ProductOrdering::ALL`]'s names.
+    pub ordering: Option<String>,
+    /// A category id; its subcategories are included.
+    pub category: Option<i64>,
+    /// Decimal string, inclusive.
+    pub min_price: Option<String>,
+    /// Decimal string, inclusive.
+    pub max_price: Option<String>,
+    /// Only products with (or without) stock.
+    pub in_stock: Option<bool>,
+    /// 1-based page number.
+    pub page: Option<u64>,
+    /// Products per page, at most [`MAX_PAGE_SIZE`].
+    pub page_size: Option<u64>,
+}
+
+/// A checked product list request; its `Hash` identifies the response for caching.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProductListRequest {
+    /// Normalised search text, if any.
+    pub search: Option<String>,
+    /// The requested ordering; `None` is relevance for searches and the default otherwise.
+    pub ordering: Option<ProductOrdering>,
+    /// The filter, categories expanded to their subtree.
+    pub filter: ProductFilter,
+    /// 1-based page number.
+    pub page: u64,
+    /// Products per page.
+    pub page_size: u32,
+}
+
+/// One page of a product list.
+#[derive(Debug, Clone)]
+pub struct ProductListPage {
+    /// The products, in order.
+    pub items: Vec<Product>,
+    /// How many match in all.
+    pub total: u64,
+    /// This page's number.
+    pub page: u64,
+    /// The page size.
+    pub page_size: u32,
+}
+
+impl ProductListPage {
+    /// Whether a page follows this one.
+    pub fn has_next(&self) -> bool {
+        self.page.saturating_mul(u64::from(self.page_size)) < self.total
+    }
+}
+
+/// Every category, with the cache generation it was read under.
+type CategorySnapshot = Option<(String, Arc<Vec<Category>>)>;
+
+/// The catalogue service.
+#[derive(Clone)]
+pub struct CatalogService {
+    store: Arc<dyn CatalogStore>,
+    indexer: SearchIndexer,
+    responses: ResponseCache,
+    currency: Currency,
+    /// The category list, per cache generation: category filters need the tree, and asking
+    /// the database for it on every list would cost a round trip.
+    categories: Arc<Mutex<CategorySnapshot>>,
+}
+
+impl CatalogService {
+    /// The service over a store, its search indexer and the response cache.
+    pub fn new(
+        store: Arc<dyn CatalogStore>,
+        indexer: SearchIndexer,
+        responses: ResponseCache,
+        currency: Currency,
+    ) -> Self {
+        Self {
+            store,
+            indexer,
+            responses,
+            currency,
+            categories: Arc::default(),
+        }
+    }
+
+    /// The store, for bulk work such as imports that bypasses per-item rules and caches.
+    pub fn store(&self) -> &Arc<dyn CatalogStore> {
+        &self.store
+    }
+
+    /// The shop's currency.
+    pub fn currency(&self) -> Currency {
+        self.currency
+    }
+
+    /// The response cache; every catalogue write invalidates it.
+    pub fn responses(&self) -> &ResponseCache {
+        &self.responses
+    }
+
+    /// The search indexer.
+    pub fn indexer(&self) -> &SearchIndexer {
+        &self.indexer
+    }
+
+    /// A product's price as money.
+    pub fn price(&self, product: &Product) -> Money {
+        Money::from_minor(product.price_minor, self.currency)
+    }
+
+    // ---- categories ----
+
+    /// Every category, by name, from a snapshot kept per cache generation.
+    pub async fn categories(&self) -> Result<Arc<Vec<Category>>> {
+        let generation = self.responses.generation().await;
+        if let Some((cached_generation, categories)) = &*self.lock_categories()
+            && *cached_generation == generation
+        {
+            return Ok(categories.clone());
+        }
+        let categories = Arc::new(self.store.list_categories().await?);
+        *self.lock_categories() = Some((generation, categories.clone()));
+        Ok(categories)
+    }
+
+    fn lock_categories(&self) -> std::sync::MutexGuard<'_, CategorySnapshot> {
+        self.categories.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One category.
+    pub async fn category(&self, id: CategoryId) -> Result<Category> {
+        self.store
+            .find_category(id)
+            .await?
+            .ok_or(Error::NotFound("category"))
+    }
+
+    /// Creates a category (staff only).
+    pub async fn create_category(
+        &self,
+        who: Option<Principal>,
+        input: CategoryInput,
+    ) -> Result<Category> {
+        require_staff(who)?;
+        let record = self.category_record(None, input, WriteMode::Create).await?;
+        let created = self.store.create_category(record).await?;
+        self.after_write().await?;
+        Ok(created)
+    }
+
+    /// Replaces or patches a category (staff only).
+    pub async fn update_category(
+        &self,
+        who: Option<Principal>,
+        id: CategoryId,
+        input: CategoryInput,
+        mode: WriteMode,
+    ) -> Result<Category> {
+        require_staff(who)?;
+        let current = self.category(id).await?;
+        let record = self.category_record(Some(current), input, mode).await?;
+        let updated = self.store.update_category(id, record).await?;
+        self.after_write().await?;
+        Ok(updated)
+    }
+
+    /// Deletes an empty category (staff only).
+    pub async fn delete_category(&self, who: Option<Principal>, id: CategoryId) -> Result<()> {
+        require_staff(who)?;
+        self.store.delete_category(id).await?;
+        self.after_write().await
+    }
+
+    async fn category_record(
+        &self,
+        current: Option<Category>,
+        input: CategoryInput,
+        mode: WriteMode,
+    ) -> Result<CategoryRecord> {
+        let keep = |value: Option<&str>| match mode {
+            WriteMode::Patch => value.map(str::to_owned),
+            _ => None,
+        };
+        let mut errors = FieldErrors::default();
+        let name = match input
+            .name
+            .or_else(|| keep(current.as_ref().map(|c| c.name.as_str())))
+        {
+            Some(name) => errors.check("name", parse_category_name(&name)),
+            None => {
+                errors.add("name", "this field is required");
+                None
+            }
+        };
+        let slug = match input.slug {
+            Some(slug) => errors.check("slug", parse_slug(&slug)),
+            None => match (mode, &current, &name) {
+                (WriteMode::Patch, Some(current), _) => Some(current.slug.clone()),
+                (_, _, Some(name)) => Some(slugify(name)),
+                _ => None,
+            },
+        };
+        let description = input
+            .description
+            .or_else(|| keep(current.as_ref().map(|c| c.description.as_str())))
+            .unwrap_or_default();
+        let description = errors.check("description", parse_description(&description));
+        let parent = match input.parent {
+            Some(parent) => parent.map(CategoryId),
+            None if mode == WriteMode::Patch => current.as_ref().and_then(|c| c.parent),
+            None => None,
+        };
+        if let (Some(parent), Some(current)) = (parent, &current) {
+            let categories = self.store.list_categories().await?;
+            if creates_cycle(&categories, current.id, parent) {
+                errors.add(
+                    "parent",
+                    "a category cannot be inside itself or its subcategories",
+                );
+            }
+        }
+        let (Some(name), Some(slug), Some(description)) = (name, slug, description) else {
+            return Err(Error::Validation(errors));
+        };
+        errors.into_result()?;
+        Ok(CategoryRecord {
+            name,
+            slug,
+            description,
+            parent,
+        })
+    }
+
+    // ---- products ----
+
+    /// One product; inactive ones exist only for staff.
+    pub async fn product(&self, who: Option<Principal>, id: ProductId) -> Result<Product> {
+        self.store
+            .find_product(id)
+            .await?
+            .filter(|product| product.is_active || is_staff(who))
+            .ok_or(Error::NotFound("product"))
+    }
+
+    /// Creates a product (staff only).
+    pub async fn create_product(
+        &self,
+        who: Option<Principal>,
+        input: ProductInput,
+    ) -> Result<Product> {
+        require_staff(who)?;
+        let derive_slug = input.slug.is_none();
+        let record = self.product_record(None, input, WriteMode::Create)?;
+        let created = match self.store.create_product(record.clone()).await {
+            // A derived slug may collide with another product of the same name: make it unique.
+            Err(Error::AlreadyExists { field: "slug", .. }) if derive_slug => {
+                let suffix = &generate_sku()[4..10];
+                let slug = format!("{}-{}", record.slug, suffix.to_lowercase());
+                self.store
+                    .create_product(ProductRecord { slug, ..record })
+                    .await?
+            }
+            other => other?,
+        };
+        self.after_write().await?;
+        Ok(created)
+    }
+
+    /// Replaces or patches a product (staff only).
+    pub async fn update_product(
+        &self,
+        who: Option<Principal>,
+        id: ProductId,
+        input: ProductInput,
+        mode: WriteMode,
+    ) -> Result<Product> {
+        require_staff(who)?;
+        let current = self
+            .store
+            .find_product(id)
+            .await?
+            .ok_or(Error::NotFound("product"))?;
+        let record = self.product_record(Some(current), input, mode)?;
+        let updated = self.store.update_product(id, record).await?;
+        self.after_write().await?;
+        Ok(updated)
+    }
+
+    /// Deletes a product (staff only).
+    pub async fn delete_product(&self, who: Option<Principal>, id: ProductId) -> Result<()> {
+        require_staff(who)?;
+        self.store.delete_product(id).await?;
+        self.after_write().await
+    }
+
+    fn product_record(
+        &self,
+        current: Option<Product>,
+        input: ProductInput,
+        mode: WriteMode,
+    ) -> Result<ProductRecord> {
+        let patching = mode == WriteMode::Patch;
+        let current = current.filter(|_| patching);
+        let mut errors = FieldErrors::default();
+        let mut required = |field: &str, present: bool| {
+            if !present {
+                errors.add(field, "this field is required");
+            }
+        };
+        required("name", input.name.is_some() || current.is_some());
+        required("price", input.price.is_some() || current.is_some());
+        required("category", input.category.is_some() || current.is_some());
+        required("stock", input.stock.is_some() || current.is_some());
+
+        let name = match (input.name, &current) {
+            (Some(name), _) => errors.check("name", parse_product_name(&name)),
+            (None, Some(current)) => Some(current.name.clone()),
+            (None, None) => None,
+        };
+        let price_minor = match (input.price, &current) {
+            (Some(price), _) => errors.check("price", self.parse_price(&price)),
+            (None, Some(current)) => Some(current.price_minor),
+            (None, None) => None,
+        };
+        let category = input
+            .category
+            .map(CategoryId)
+            .or(current.as_ref().map(|c| c.category));
+        let stock = match (input.stock, &current) {
+            (Some(stock), _) => errors.check("stock", parse_stock(stock)),
+            (None, Some(current)) => Some(current.stock),
+            (None, None) => None,
+        };
+        let description = input
+            .description
+            .or(current.as_ref().map(|c| c.description.clone()))
+            .unwrap_or_default();
+        let description = errors.check("description", parse_description(&description));
+        let slug = match (input.slug, &current, &name) {
+            (Some(slug), _, _) => errors.check("slug", parse_slug(&slug)),
+            (None, Some(current), _) => Some(current.slug.clone()),
+            (None, None, Some(name)) => Some(slugify(name)),
+            (None, None, None) => None,
+        };
+        let sku = match (input.sku, &current) {
+            (Some(sku), _) => errors.check("sku", parse_sku(&sku)),
+            (None, Some(current)) => Some(current.sku.clone()),
+            (None, None) => Some(generate_sku()),
+        };
+        let is_active = input
+            .is_active
+            .or(current.as_ref().map(|c| c.is_active))
+            .unwrap_or(true);
+        match (name, price_minor, category, stock, description, slug, sku) {
+            (
+                Some(name),
+                Some(price_minor),
+                Some(category),
+                Some(stock),
+                Some(description),
+                Some(slug),
+                Some(sku),
+            ) if errors.is_empty() => Ok(ProductRecord {
+                name,
+                slug,
+                sku,
+                description,
+                price_minor,
+                category,
+                stock,
+                is_active,
+            }),
+            _ => Err(Error::Validation(errors)),
+        }
+    }
+
+    /// A price from its decimal string: non-negative, the currency's decimals at most.
+    pub fn parse_price(&self, text: &str) -> Result<i64, String> {
+        let money =
+            Money::from_decimal_str(text.trim(), self.currency).map_err(|e| e.to_string())?;
+        if money.minor() < 0 {
+            return Err("ensure this value is greater than or equal to 0".into());
+        }
+        if money.minor() > PRICE_MAX_MINOR {
+            return Err(format!(
+                "ensure this value is less than or equal to {}",
+                Money::from_minor(PRICE_MAX_MINOR, self.currency)
+            ));
+        }
+        Ok(money.minor())
+    }
+
+    /// Invalidates cached responses and brings this instance's search index up to the write,
+    /// so that the writer's next read, list or search shows it.
+    async fn after_write(&self) -> Result<()> {
+        self.responses.invalidate_all().await;
+        self.indexer.catch_up().await?;
+        Ok(())
+    }
+
+    // ---- lists and search ----
+
+    /// Checks list parameters; `who` decides whether inactive products are included.
+    pub async fn list_request(
+        &self,
+        who: Option<Principal>,
+        params: ProductListParams,
+    ) -> Result<ProductListRequest> {
+        let mut errors = FieldErrors::default();
+        let search = params
+            .search
+            .map(|text| text.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|text| !text.is_empty())
+            .map(|text| text.chars().take(SEARCH_MAX_CHARS).collect::<String>());
+        let ordering = match params.ordering.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(name) => {
+                let ordering = ProductOrdering::from_api_name(name);
+                if ordering.is_none() {
+                    let names: Vec<_> = ProductOrdering::ALL.iter().map(|(_, n)| *n).collect();
+                    errors.add(
+                        "ordering",
+                        format!("unknown ordering {name:?}; use one of {}", names.join(", ")),
+                    );
+                }
+                ordering
+            }
+        };
+        let mut price = |field: &str, text: Option<String>| {
+            text.and_then(|text| errors.check(field, self.parse_price(&text)))
+        };
+        let min_price = price("min_price", params.min_price);
+        let max_price = price("max_price", params.max_price);
+        if let (Some(min), Some(max)) = (min_price, max_price)
+            && min > max
+        {
+            errors.add("min_price", "must not be greater than max_price");
+        }
+        let page = params.page.unwrap_or(1);
+        if page == 0 {
+            errors.add("page", "pages are numbered from 1");
+        }
+        let page_size = params.page_size.unwrap_or(u64::from(DEFAULT_PAGE_SIZE));
+        if page_size == 0 || page_size > u64::from(MAX_PAGE_SIZE) {
+            errors.add(
+                "page_size",
+                format!("must be between 1 and {MAX_PAGE_SIZE}"),
+            );
+        }
+        let categories = match params.category {
+            None => None,
+            Some(id) => {
+                let categories = self.categories().await?;
+                let subtree = subtree(&categories, CategoryId(id));
+                if subtree.is_empty() {
+                    errors.add(
+                        "category",
+                        format!("invalid pk \"{id}\": object does not exist"),
+                    );
+                }
+                Some(subtree)
+            }
+        };
+        errors.into_result()?;
+        Ok(ProductListRequest {
+            search,
+            ordering,
+            filter: ProductFilter {
+                categories,
+                min_price,
+                max_price,
+                in_stock: params.in_stock,
+                active_only: !is_staff(who),
+            },
+            page,
+            page_size: u32::try_from(page_size).unwrap_or(DEFAULT_PAGE_SIZE),
+        })
+    }
+
+    /// One page of products: from the search index then the store when searching (one
+    /// database round trip), from the store otherwise (two: the count and the page).
+    pub async fn list_products(&self, request: &ProductListRequest) -> Result<ProductListPage> {
+        let offset = (request.page - 1).saturating_mul(u64::from(request.page_size));
+        let (items, total) = match &request.search {
+            Some(text) => {
+                let hits = self
+                    .indexer
+                    .search(&SearchQuery {
+                        text: text.clone(),
+                        filter: request.filter.clone(),
+                        ordering: request.ordering,
+                        offset,
+                        limit: request.page_size,
+                    })
+                    .await?;
+                let mut found: HashMap<ProductId, Product> = self
+                    .store
+                    .products_by_ids(&hits.ids)
+                    .await?
+                    .into_iter()
+                    .map(|p| (p.id, p))
+                    .collect();
+                let items = hits.ids.iter().filter_map(|id| found.remove(id)).collect();
+                (items, hits.total)
+            }
+            None => {
+                let page = self
+                    .store
+                    .list_products(&ProductListQuery {
+                        filter: request.filter.clone(),
+                        ordering: request.ordering.unwrap_or_default(),
+                        offset,
+                        limit: request.page_size,
+                    })
+                    .await?;
+                (page.items, page.total)
+            }
+        };
+        if request.page > 1 && offset >= total {
+            let last = total.div_ceil(u64::from(request.page_size)).max(1);
+            return Err(Error::invalid(
+                "page",
+                format!("invalid page: the last page is {last}"),
+            ));
+        }
+        Ok(ProductListPage {
+            items,
+            total,
+            page: request.page,
+            page_size: request.page_size,
+        })
+    }
+}
+
+fn is_staff(who: Option<Principal>) -> bool {
+    who.is_some_and(|p| p.is_staff)
+}
+
+fn require_staff(who: Option<Principal>) -> Result<()> {
+    match who {
+        None => Err(Error::Unauthenticated(
+            "authentication credentials were not provided",
+        )),
+        Some(p) if p.is_staff => Ok(()),
+        Some(_) => Err(Error::Forbidden),
+    }
+}
+
+/// The category and every category below it; empty when it does not exist.
+fn subtree(categories: &[Category], root: CategoryId) -> Vec<CategoryId> {
+    if !categories.iter().any(|c| c.id == root) {
+        return Vec::new();
+    }
+    let mut children: HashMap<CategoryId, Vec<CategoryId>> = HashMap::new();
+    for category in categories {
+        if let Some(parent) = category.parent {
+            children.entry(parent).or_default().push(category.id);
+        }
+    }
+    let mut found = vec![root];
+    let mut seen = HashSet::from([root]);
+    let mut next = 0;
+    while let Some(&id) = found.get(next) {
+        next += 1;
+        for &child in children.get(&id).into_iter().flatten() {
+            if seen.insert(child) {
+                found.push(child);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Whether making `parent` the parent of `category` would put it inside itself.
+fn creates_cycle(categories: &[Category], category: CategoryId, parent: CategoryId) -> bool {
+    subtree(categories, category).contains(&parent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn category(id: i64, parent: Option<i64>) -> Category {
+        Category {
+            id: CategoryId(id),
+            name: format!("c{id}"),
+            slug: format!("c{id}"),
+            description: String::new(),
+            parent: parent.map(CategoryId),
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn subtrees_and_cycles() {
+        let tree = [
+            category(1, None),
+            category(2, Some(1)),
+            category(3, Some(2)),
+            category(4, None),
+        ];
+        assert_eq!(
+            subtree(&tree, CategoryId(1)),
+            [CategoryId(1), CategoryId(2), CategoryId(3)]
+        );
+        assert_eq!(subtree(&tree, CategoryId(4)), [CategoryId(4)]);
+        assert!(subtree(&tree, CategoryId(9)).is_empty());
+        assert!(creates_cycle(&tree, CategoryId(1), CategoryId(3)));
+        assert!(creates_cycle(&tree, CategoryId(1), CategoryId(1)));
+        assert!(!creates_cycle(&tree, CategoryId(3), CategoryId(4)));
+    }
+}

@@ -1,0 +1,187 @@
+//! Cache-aside for serialised responses: generations for invalidation, single flight for
+//! misses.
+//!
+//! Every key embeds the current catalogue *generation*, a random token kept in the cache
+//! itself (so every instance sharing a Redis cache sees the same one). A write replaces the
+//! generation after it commits: every entry cached before becomes unreachable at once, and an
+//! entry a slow reader stores after the write lands under the old generation, which nobody
+//! reads again. So a read that starts after a write's response never sees the old value.
+//!
+//! Concurrent misses for one key wait for a single load (one database query for a hundred
+//! requests). A cache that fails is bypassed, never fatal: the response is then loaded from
+//! the database.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::ports::Cache;
+
+const GENERATION_KEY: &str = "catalog:generation";
+/// The generation must outlive every entry; it is replaced on writes, not expired.
+const GENERATION_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// A response body and its entity tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedResponse {
+    /// The serialised body.
+    pub body: Bytes,
+    /// A strong entity tag for the body, quoted as HTTP wants it.
+    pub etag: Arc<str>,
+}
+
+impl CachedResponse {
+    /// Wraps a body, computing its entity tag.
+    pub fn new(body: Bytes) -> Self {
+        let digest = Sha256::digest(&body);
+        let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+        Self {
+            etag: format!("\"{hex}\"").into(),
+            body,
+        }
+    }
+
+    fn encode(&self) -> Bytes {
+        let mut bytes = Vec::with_capacity(self.etag.len() + 1 + self.body.len());
+        bytes.extend_from_slice(self.etag.as_bytes());
+        bytes.push(b'\n');
+        bytes.extend_from_slice(&self.body);
+        Bytes::from(bytes)
+    }
+
+    fn decode(bytes: Bytes) -> Option<Self> {
+        let newline = bytes.iter().position(|b| *b == b'\n')?;
+        let etag = std::str::from_utf8(&bytes[..newline]).ok()?.into();
+        Some(Self {
+            etag,
+            body: bytes.slice(newline + 1..),
+        })
+    }
+}
+
+type Load = Shared<BoxFuture<'static, Result<CachedResponse, SharedError>>>;
+
+/// An error shared by every request that waited on one load.
+#[derive(Debug, Clone)]
+struct SharedError(Arc<Error>);
+
+/// Cached responses of one namespace (the catalogue) over the [`Cache`] port.
+#[derive(Clone)]
+pub struct ResponseCache {
+    cache: Arc<dyn Cache>,
+    ttl: Duration,
+    in_flight: Arc<Mutex<HashMap<String, Load>>>,
+}
+
+impl ResponseCache {
+    /// Caches entries in `cache` for at most `ttl`.
+    pub fn new(cache: Arc<dyn Cache>, ttl: Duration) -> Self {
+        Self {
+            cache,
+            ttl,
+            in_flight: Arc::default(),
+        }
+    }
+
+    /// The current generation, starting one if there is none.
+    pub async fn generation(&self) -> String {
+        match self.cache.get(GENERATION_KEY).await {
+            Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(None) => {
+                let generation = new_generation();
+                self.store_generation(&generation).await;
+                generation
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cache unavailable; reading through");
+                // A fresh token each time: nothing is reused while the cache is failing.
+                new_generation()
+            }
+        }
+    }
+
+    /// Makes every entry cached so far unreachable. Call after a write commits.
+    pub async fn invalidate_all(&self) {
+        self.store_generation(&new_generation()).await;
+    }
+
+    async fn store_generation(&self, generation: &str) {
+        let value = Bytes::copy_from_slice(generation.as_bytes());
+        if let Err(error) = self.cache.set(GENERATION_KEY, value, GENERATION_TTL).await {
+            tracing::warn!(%error, "could not store the cache generation");
+        }
+    }
+
+    /// The response under `key` (which must embed the generation), loading it with `load` on a
+    /// miss. Concurrent misses for one key share a single load.
+    pub async fn get_or_load<F, Fut>(&self, key: String, load: F) -> Result<CachedResponse>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Bytes>> + Send + 'static,
+    {
+        match self.cache.get(&key).await {
+            Ok(Some(bytes)) => {
+                if let Some(hit) = CachedResponse::decode(bytes) {
+                    return Ok(hit);
+                }
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "cache unavailable; reading through"),
+        }
+        let shared = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            match in_flight.get(&key) {
+                Some(existing) => existing.clone(),
+                None => {
+                    let this = self.clone();
+                    let entry_key = key.clone();
+                    let future = load();
+                    let shared = async move {
+                        let outcome = future.await.map(CachedResponse::new);
+                        if let Ok(response) = &outcome
+                            && let Err(error) = this
+                                .cache
+                                .set(&entry_key, response.encode(), this.ttl)
+                                .await
+                        {
+                            tracing::warn!(%error, "could not cache a response");
+                        }
+                        this.in_flight
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&entry_key);
+                        outcome.map_err(|e| SharedError(Arc::new(e)))
+                    }
+                    .boxed()
+                    .shared();
+                    in_flight.insert(key, shared.clone());
+                    shared
+                }
+            }
+        };
+        shared.await.map_err(|SharedError(error)| error.duplicate())
+    }
+}
+
+fn new_generation() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..16].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip_with_their_etag() {
+        let response = CachedResponse::new(Bytes::from_static(b"{\"id\":1}\n"));
+        assert_eq!(response.etag.len(), 26);
+        assert_eq!(CachedResponse::decode(response.encode()), Some(response));
+    }
+}

@@ -1,0 +1,155 @@
+//! Keeps a search index in step with the catalogue change log.
+//!
+//! The index is fed from the database, never from a request: the indexer reads the change
+//! log after the position the index last recorded, loads the changed products, and applies
+//! them as one batch with the new position. On start it catches up, or rebuilds when the index
+//! is new, from another schema version, unreadable, or behind a pruned log. Every instance
+//! sharing a database keeps its own index this way, with no extra service.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+
+use crate::domain::ProductId;
+use crate::error::Result;
+use crate::ports::{CatalogStore, IndexBatch, SearchHits, SearchIndex, SearchQuery};
+
+/// How many change-log entries or products one batch takes.
+const BATCH: u32 = 2_000;
+/// How many products one rebuild batch takes: each batch is a commit, so fewer is faster.
+const REBUILD_BATCH: u32 = 20_000;
+/// How often the background loop looks for changes made by other instances.
+const POLL: Duration = Duration::from_millis(250);
+
+/// Applies catalogue changes to a search index.
+#[derive(Clone)]
+pub struct SearchIndexer {
+    store: Arc<dyn CatalogStore>,
+    index: Arc<dyn SearchIndex>,
+    /// One catch-up at a time; a caller arriving meanwhile waits and then finds little to do.
+    running: Arc<Mutex<()>>,
+}
+
+impl SearchIndexer {
+    /// An indexer feeding `index` from `store`.
+    pub fn new(store: Arc<dyn CatalogStore>, index: Arc<dyn SearchIndex>) -> Self {
+        Self {
+            store,
+            index,
+            running: Arc::default(),
+        }
+    }
+
+    /// Searches the index.
+    pub async fn search(&self, query: &SearchQuery) -> Result<SearchHits> {
+        self.index.search(query).await
+    }
+
+    /// Applies every change committed before the call; returns the position reached. A write
+    /// followed by this call is visible to searches on this instance.
+    pub async fn catch_up(&self) -> Result<u64> {
+        let _running = self.running.lock().await;
+        let applied = match self.index.applied_through().await? {
+            Some(position) if position > 0 || self.store.latest_change().await? == 0 => position,
+            // New, foreign or half-built (a rebuild records 0 until it is complete).
+            _ => return self.rebuild_locked().await,
+        };
+        let mut applied = applied;
+        loop {
+            let changes = self.store.changes_since(applied, BATCH).await?;
+            let Some(last) = changes.last() else {
+                return Ok(applied);
+            };
+            if changes[0].seq > applied + 1 && applied > 0 && self.log_was_pruned(applied).await? {
+                tracing::warn!(
+                    applied,
+                    "the change log no longer reaches back to the index; rebuilding"
+                );
+                return self.rebuild_locked().await;
+            }
+            let through = last.seq;
+            let ids: BTreeSet<ProductId> = changes.iter().map(|c| c.product).collect();
+            let ids: Vec<ProductId> = ids.into_iter().collect();
+            let upserts = self.store.index_documents(&ids).await?;
+            let present: BTreeSet<ProductId> = upserts.iter().map(|d| d.id).collect();
+            let deletes = ids.into_iter().filter(|id| !present.contains(id)).collect();
+            self.index
+                .apply(IndexBatch {
+                    upserts,
+                    deletes,
+                    through,
+                })
+                .await?;
+            applied = through;
+        }
+    }
+
+    /// Gaps in sequence numbers are normal (rolled-back inserts); only a log whose oldest
+    /// entry is past our position means entries were pruned before we applied them.
+    async fn log_was_pruned(&self, applied: u64) -> Result<bool> {
+        let oldest = self.store.changes_since(0, 1).await?;
+        Ok(oldest.first().is_some_and(|c| c.seq > applied + 1))
+    }
+
+    /// Empties the index and indexes every product again.
+    pub async fn rebuild(&self) -> Result<u64> {
+        let _running = self.running.lock().await;
+        self.rebuild_locked().await
+    }
+
+    async fn rebuild_locked(&self) -> Result<u64> {
+        // Changes after this point are replayed by the next catch-up; upserts are idempotent.
+        let start = self.store.latest_change().await?;
+        tracing::info!(index = self.index.name(), "rebuilding the search index");
+        self.index.clear().await?;
+        let mut after = ProductId(0);
+        let mut indexed = 0usize;
+        loop {
+            let documents = self
+                .store
+                .index_documents_after(after, REBUILD_BATCH)
+                .await?;
+            let Some(last) = documents.last() else { break };
+            after = last.id;
+            indexed += documents.len();
+            self.index
+                .apply(IndexBatch {
+                    upserts: documents,
+                    deletes: Vec::new(),
+                    through: 0,
+                })
+                .await?;
+        }
+        self.index
+            .apply(IndexBatch {
+                through: start,
+                ..IndexBatch::default()
+            })
+            .await?;
+        tracing::info!(
+            index = self.index.name(),
+            indexed,
+            through = start,
+            "search index rebuilt"
+        );
+        Ok(start)
+    }
+
+    /// Catches up now and then every quarter second, until `shutdown` completes: changes made
+    /// by other instances reach this one's index within a second.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            if let Err(error) = self.catch_up().await {
+                tracing::warn!(%error, "search index could not catch up");
+            }
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(POLL) => {}
+            }
+        }
+    }
+}

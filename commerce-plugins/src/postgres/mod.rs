@@ -1,0 +1,346 @@
+//! PostgreSQL: the database for deployments with more than one instance, over sqlx.
+//!
+//! One database holds users, tokens and the task queue, in the same tables as on SQLite
+//! (`migrations/postgres/` at the workspace root). This module owns connecting, migrating and
+//! turning sqlx errors into [`commerce_core::Error`]; it holds no business rules.
+//!
+//! Every pooled connection runs with a statement timeout (`DATABASE_STATEMENT_TIMEOUT_MS`), so
+//! a query stuck behind a lock fails as [`Error::Unavailable`] instead of holding a request and
+//! a connection forever. Migrations run on a connection of their own under an advisory lock,
+//! so several instances starting at once apply each migration exactly once.
+
+mod accounts;
+mod queue;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use commerce_core::config::Config;
+use commerce_core::plugin::{PluginFactory, Role};
+use commerce_core::ports::ReadinessCheck;
+use commerce_core::{Error, Plugin, Result, ShopBuilder};
+use sqlx::migrate::MigrateError;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Pool, Postgres};
+
+use queue::TaskWakeups;
+
+const BACKEND: &str = "postgres";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// How a [`PostgresDatabase`] uses its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostgresSettings {
+    /// The most connections the pool opens; at least one is always allowed.
+    pub max_connections: u32,
+    /// How long a query waits for a free connection before failing as unavailable.
+    pub acquire_timeout: Duration,
+    /// How long one statement may run before the server cancels it; zero means no limit.
+    pub statement_timeout: Duration,
+}
+
+impl Default for PostgresSettings {
+    /// Eight connections, five seconds to get one, five seconds per statement.
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl PostgresSettings {
+    /// The settings the configuration asks for (`DATABASE_MAX_CONNECTIONS`,
+    /// `DATABASE_STATEMENT_TIMEOUT_MS`), with the default acquire timeout.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            max_connections: config.database_max_connections,
+            statement_timeout: config.database_statement_timeout,
+            ..Self::default()
+        }
+    }
+}
+
+/// A PostgreSQL database implementing the account, token and task-queue ports.
+#[derive(Clone, Debug)]
+pub struct PostgresDatabase {
+    pool: Pool<Postgres>,
+    /// Shared by clones, so that one listener connection serves every clone's workers.
+    wakeups: Arc<TaskWakeups>,
+}
+
+impl PostgresDatabase {
+    /// Connects to the database at `url`, such as `postgres://user:password@host:5432/shop`.
+    ///
+    /// One connection is opened now, so that a wrong URL or password fails here rather than on
+    /// the first request. A malformed URL is a validation error on `DATABASE_URL`; a server
+    /// that cannot be reached is [`Error::Unavailable`].
+    pub async fn connect(url: &str, settings: PostgresSettings) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| Error::invalid("DATABASE_URL", e.to_string()))?;
+        Self::connect_with(options, settings).await
+    }
+
+    /// Connects with options built in code rather than parsed from a URL: a CA certificate
+    /// for `verify-full`, a password fetched at start-up, a database made for a test.
+    pub async fn connect_with(
+        mut options: PgConnectOptions,
+        settings: PostgresSettings,
+    ) -> Result<Self> {
+        if options.get_application_name().is_none() {
+            // Names our sessions in pg_stat_activity, for whoever is looking at a busy server.
+            options = options.application_name("commerce-rs");
+        }
+        // `SET` takes no bind parameters; set_config is the same setting with the value bound.
+        let statement_timeout = settings.statement_timeout.as_millis().to_string();
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections.max(1))
+            .acquire_timeout(settings.acquire_timeout)
+            .after_connect(move |connection, _| {
+                let statement_timeout = statement_timeout.clone();
+                Box::pin(async move {
+                    sqlx::query("SELECT set_config('statement_timeout', $1, false)")
+                        .bind(statement_timeout)
+                        .execute(connection)
+                        .await
+                        .map(drop)
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(db_error)?;
+        Ok(Self {
+            wakeups: Arc::new(TaskWakeups::new(pool.connect_options())),
+            pool,
+        })
+    }
+
+    /// Applies the migrations not yet applied; safe to run from several instances at once.
+    ///
+    /// sqlx's migrator serialises migrators itself: on PostgreSQL it takes a session-level
+    /// `pg_advisory_lock` keyed by the database's name before reading which migrations are
+    /// applied, and releases it when done. It runs here on a connection of its own that is
+    /// closed afterwards, for two reasons: a failed migration returns without unlocking, and a
+    /// pooled connection would then hold the lock until it happened to be closed, stalling
+    /// every other instance; and a pooled connection carries the statement timeout, which
+    /// would cancel an instance waiting its turn for the lock, or a long index build.
+    pub async fn migrate(&self) -> Result<()> {
+        // A pool of one rather than a bare connection: `Migrator::run` on `&mut PgConnection`
+        // trips a higher-ranked `Send` bound inside `#[async_trait]` plugins; on a pool it
+        // does not, and closing the pool closes its one connection all the same.
+        let session = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(PgConnectOptions::clone(&self.pool.connect_options()))
+            .await
+            .map_err(db_error)?;
+        let migrated = MIGRATOR.run(&session).await;
+        // Ends the session, which releases the advisory lock whatever happened above.
+        session.close().await;
+        migrated.map_err(migrate_error)
+    }
+
+    /// The connection pool, for embedders that add tables of their own.
+    pub fn pool(&self) -> &Pool<Postgres> {
+        &self.pool
+    }
+}
+
+#[async_trait]
+impl ReadinessCheck for PostgresDatabase {
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn check(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(db_error)
+    }
+}
+
+/// Provides users, tokens and the task queue from one PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PostgresPlugin {
+    url: String,
+    settings: PostgresSettings,
+    migrate: bool,
+}
+
+impl PostgresPlugin {
+    /// The database at `url` (`postgres://…` or `postgresql://…`), with default settings,
+    /// migrated on start.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            settings: PostgresSettings::default(),
+            migrate: true,
+        }
+    }
+
+    /// Sets how connections are used.
+    pub fn settings(mut self, settings: PostgresSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Sets the pool size.
+    pub fn max_connections(mut self, max_connections: u32) -> Self {
+        self.settings.max_connections = max_connections;
+        self
+    }
+
+    /// Sets how long one statement may run; zero means no limit.
+    pub fn statement_timeout(mut self, statement_timeout: Duration) -> Self {
+        self.settings.statement_timeout = statement_timeout;
+        self
+    }
+
+    /// Whether pending migrations are applied on start.
+    pub fn migrate(mut self, migrate: bool) -> Self {
+        self.migrate = migrate;
+        self
+    }
+}
+
+#[async_trait]
+impl Plugin for PostgresPlugin {
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn build(&self, shop: &mut ShopBuilder) -> Result<()> {
+        let database = Arc::new(PostgresDatabase::connect(&self.url, self.settings).await?);
+        if self.migrate {
+            database.migrate().await?;
+        }
+        shop.provide_user_store(database.clone())
+            .provide_token_store(database.clone())
+            .provide_task_queue(database.clone())
+            .add_readiness_check(database);
+        Ok(())
+    }
+}
+
+fn create(url: &str, config: &Config) -> Result<Box<dyn Plugin>> {
+    Ok(Box::new(
+        PostgresPlugin::new(url)
+            .settings(PostgresSettings::from_config(config))
+            .migrate(config.auto_migrate),
+    ))
+}
+
+commerce_core::inventory::submit! {
+    PluginFactory {
+        name: "postgres",
+        role: Role::Database,
+        schemes: &["postgres", "postgresql"],
+        create,
+    }
+}
+
+/// Converts a sqlx error: an outage (no connection, a server shutting down or overloaded, a
+/// statement cancelled by the timeout) is [`Error::Unavailable`], which the API answers with
+/// 503; anything else is a failure a retry will not fix.
+fn db_error(error: sqlx::Error) -> Error {
+    if is_outage(&error) {
+        Error::unavailable(BACKEND, error)
+    } else {
+        Error::backend(BACKEND, error)
+    }
+}
+
+fn is_outage(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| is_transient_sqlstate(&code)),
+        _ => false,
+    }
+}
+
+/// SQLSTATE codes (PostgreSQL appendix A) after which the same request may well succeed.
+fn is_transient_sqlstate(code: &str) -> bool {
+    // 08: connection exceptions; 53: insufficient resources (too many connections, out of
+    // memory or disk).
+    code.starts_with("08")
+        || code.starts_with("53")
+        || matches!(
+            code,
+            // The server is shutting down, crashed, or is still starting.
+            "57P01" | "57P02" | "57P03"
+            // Cancelled: the statement timeout ran out, so the database is overloaded or a
+            // lock is held too long.
+            | "57014"
+            // Serialisation failure, deadlock: the transaction lost a race and may be rerun.
+            | "40001" | "40P01"
+        )
+}
+
+/// Converts a migration error, keeping the failed migration's version in the source; a lost
+/// connection while migrating is still an outage.
+fn migrate_error(error: MigrateError) -> Error {
+    let outage = matches!(
+        &error,
+        MigrateError::Execute(cause) | MigrateError::ExecuteMigration(cause, _) if is_outage(cause)
+    );
+    if outage {
+        Error::unavailable(BACKEND, error)
+    } else {
+        Error::backend(BACKEND, error)
+    }
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn outages_are_told_apart_from_failures() {
+        for code in [
+            "08006", "08001", "53300", "57P01", "57014", "40001", "40P01",
+        ] {
+            assert!(is_transient_sqlstate(code), "{code}");
+        }
+        for code in ["23505", "42P01", "22P02", "28P01"] {
+            assert!(!is_transient_sqlstate(code), "{code}");
+        }
+        assert!(is_outage(&sqlx::Error::PoolTimedOut));
+        assert!(!is_outage(&sqlx::Error::RowNotFound));
+    }
+
+    #[test]
+    fn the_url_built_from_rds_variables_reads_back_as_given() {
+        let config = Config::from_lookup(|name| {
+            let value = match name {
+                "RDS_HOSTNAME" => "db.example.rds.amazonaws.com",
+                "RDS_USERNAME" => "shop admin@eu",
+                "RDS_PASSWORD" => "p@ss:w/rd%?#",
+                "RDS_DB_NAME" => "ebdb",
+                _ => return None,
+            };
+            Some(value.to_owned())
+        })
+        .unwrap();
+        let options = PgConnectOptions::from_str(&config.database_url).unwrap();
+        assert_eq!(options.get_host(), "db.example.rds.amazonaws.com");
+        assert_eq!(options.get_port(), 5432);
+        assert_eq!(options.get_username(), "shop admin@eu");
+        assert_eq!(options.get_database(), Some("ebdb"));
+    }
+}

@@ -1,0 +1,243 @@
+//! The task queue, in the same database as the data it concerns, with wake-ups by
+//! LISTEN/NOTIFY.
+//!
+//! `enqueue` and `retry` notify the [`CHANNEL`] in the statement that writes the task, so the
+//! notification is sent when (and only if) the write commits. One listener connection per
+//! [`PostgresDatabase`] relays notifications to the workers waiting in
+//! [`TaskQueue::wait_for_tasks`]; a worker that misses one (the listener was reconnecting)
+//! still finds the task at its next poll.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use commerce_core::Result;
+use commerce_core::domain::{TaskId, Timestamp};
+use commerce_core::ports::{ClaimedTask, NewTask, TaskQueue};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use super::{PostgresDatabase, db_error};
+
+/// The channel `enqueue` and `retry` notify. Shared by every shop on one database, which is
+/// harmless: a spurious wake-up costs one claim that finds nothing.
+pub(super) const CHANNEL: &str = "commerce_tasks";
+
+/// How long the listener waits before reconnecting at first; doubled up to a minute while the
+/// database stays away.
+const RECONNECT_DELAY: Duration = Duration::from_millis(500);
+const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(60);
+
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    id: i64,
+    job: String,
+    payload: serde_json::Value,
+    attempts: i32,
+    max_attempts: i32,
+}
+
+#[async_trait]
+impl TaskQueue for PostgresDatabase {
+    async fn enqueue(&self, task: NewTask) -> Result<TaskId> {
+        // pg_notify in the same statement: one round trip, and the notification is delivered
+        // at commit, when a woken worker can already see the row.
+        let id: i64 = sqlx::query_scalar(
+            "WITH task AS (
+                 INSERT INTO tasks (job, payload, run_at, max_attempts, created_at)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id)
+             SELECT id FROM task, pg_notify($6, '')",
+        )
+        .bind(&task.job)
+        .bind(&task.payload)
+        .bind(task.run_at)
+        .bind(i32::try_from(task.max_attempts).unwrap_or(i32::MAX))
+        .bind(Utc::now())
+        .bind(CHANNEL)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(TaskId(id))
+    }
+
+    async fn claim(&self, now: Timestamp, lease: Duration) -> Result<Option<ClaimedTask>> {
+        let locked_until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        // SKIP LOCKED: a worker passes over a row another worker is claiming right now instead
+        // of waiting for it, and the row lock keeps two workers from taking the same task.
+        let row = sqlx::query_as::<_, ClaimedRow>(
+            "UPDATE tasks SET attempts = attempts + 1, locked_until = $2
+             WHERE id = (
+                 SELECT id FROM tasks
+                 WHERE buried_at IS NULL AND run_at <= $1
+                   AND (locked_until IS NULL OR locked_until <= $1)
+                 ORDER BY run_at, id
+                 LIMIT 1
+                 FOR UPDATE SKIP LOCKED)
+             RETURNING id, job, payload, attempts, max_attempts",
+        )
+        .bind(now)
+        .bind(locked_until)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(row.map(|row| ClaimedTask {
+            id: TaskId(row.id),
+            job: row.job,
+            payload: row.payload,
+            attempt: u32::try_from(row.attempts).unwrap_or(0),
+            max_attempts: u32::try_from(row.max_attempts).unwrap_or(0),
+        }))
+    }
+
+    async fn complete(&self, id: TaskId) -> Result<()> {
+        sqlx::query("DELETE FROM tasks WHERE id = $1")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn retry(&self, id: TaskId, run_at: Timestamp, error: &str) -> Result<()> {
+        sqlx::query(
+            "WITH task AS (
+                 UPDATE tasks SET run_at = $2, locked_until = NULL, last_error = $3
+                 WHERE id = $1 RETURNING id)
+             SELECT id FROM task, pg_notify($4, '')",
+        )
+        .bind(id.0)
+        .bind(run_at)
+        .bind(error)
+        .bind(CHANNEL)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn bury(&self, id: TaskId, error: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE tasks SET buried_at = $2, locked_until = NULL, last_error = $3 WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(Utc::now())
+        .bind(error)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn wait_for_tasks(&self, timeout: Duration) {
+        // Registered before the listener may start, so a notification relayed in between
+        // still wakes this waiter.
+        let woken = self.wakeups.notify.notified();
+        self.wakeups.start();
+        tokio::select! {
+            () = woken => {}
+            () = tokio::time::sleep(timeout) => {}
+        }
+    }
+}
+
+/// Relays notifications on [`CHANNEL`] to waiting workers.
+///
+/// The listener starts with the first wait, so a process that never runs a worker (a CLI
+/// command, a test) opens no extra connection. It has a connection of its own, outside the
+/// pool, because it holds it for as long as it listens. It stops when the last clone of its
+/// [`PostgresDatabase`] is dropped, and is started again by the next wait if it ever ended
+/// otherwise (its runtime shut down).
+pub(super) struct TaskWakeups {
+    options: Arc<PgConnectOptions>,
+    notify: Arc<Notify>,
+    listener: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl TaskWakeups {
+    /// Wake-ups for the database these options connect to; nothing happens until a wait.
+    pub(super) fn new(options: Arc<PgConnectOptions>) -> Self {
+        Self {
+            options,
+            notify: Arc::new(Notify::new()),
+            listener: Mutex::new(None),
+        }
+    }
+
+    /// Starts the listener unless it runs already. Must be called within a tokio runtime.
+    fn start(&self) {
+        // Poisoned only if a panic interrupted this very function; the handle is still sound.
+        let mut listener = self.listener.lock().unwrap_or_else(|e| e.into_inner());
+        if listener.as_ref().is_none_or(JoinHandle::is_finished) {
+            *listener = Some(tokio::spawn(relay(
+                PgConnectOptions::clone(&self.options),
+                self.notify.clone(),
+            )));
+        }
+    }
+}
+
+impl Drop for TaskWakeups {
+    fn drop(&mut self) {
+        let listener = self.listener.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(listener) = listener {
+            listener.abort();
+        }
+    }
+}
+
+impl fmt::Debug for TaskWakeups {
+    // By hand: the connect options hold the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskWakeups")
+            .field("channel", &CHANNEL)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Listens on [`CHANNEL`] forever, waking every waiter on each notification, reconnecting with
+/// a growing delay while the database is away.
+async fn relay(options: PgConnectOptions, notify: Arc<Notify>) {
+    // A pool of one is how PgListener reconnects; no idle or lifetime limit, since the one
+    // connection is meant to stay open.
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_lazy_with(options);
+    let mut delay = RECONNECT_DELAY;
+    loop {
+        match listen(&pool).await {
+            Ok(mut listener) => {
+                delay = RECONNECT_DELAY;
+                // Tasks enqueued while nobody listened went unannounced: let waiters look.
+                notify.notify_waiters();
+                loop {
+                    match listener.try_recv().await {
+                        Ok(Some(_)) => notify.notify_waiters(),
+                        // The connection was lost and has been re-established; notifications
+                        // sent meanwhile are gone, so waiters look for themselves.
+                        Ok(None) => notify.notify_waiters(),
+                        Err(error) => {
+                            tracing::warn!(%error, "task queue listener lost its connection");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, retry_in = ?delay, "task queue listener cannot connect");
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(MAX_RECONNECT_DELAY);
+    }
+}
+
+async fn listen(pool: &sqlx::PgPool) -> Result<PgListener> {
+    let mut listener = PgListener::connect_with(pool).await.map_err(db_error)?;
+    listener.listen(CHANNEL).await.map_err(db_error)?;
+    Ok(listener)
+}

@@ -1,0 +1,597 @@
+//! The catalogue over HTTP: categories, products, lists, search, permissions and caching.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{TestApp, spawn_app};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn create(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
+    let (status, created) = app.call(Method::POST, path, Some(token), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created
+}
+
+async fn category(app: &TestApp, token: &str, name: &str, parent: Option<i64>) -> i64 {
+    create(
+        app,
+        token,
+        "/api/categories/",
+        json!({"name": name, "parent": parent}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn product(
+    app: &TestApp,
+    token: &str,
+    name: &str,
+    price: &str,
+    category: i64,
+    stock: i64,
+) -> Value {
+    create(
+        app,
+        token,
+        "/api/products/",
+        json!({"name": name, "description": format!("{name} for every day"), "price": price, "category": category, "stock": stock}),
+    )
+    .await
+}
+
+fn names(page: &Value) -> Vec<&str> {
+    page["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn staff_manage_categories_and_others_may_only_read() {
+    let app = spawn_app().await;
+    let staff = app.staff_token().await;
+    let customer = app.customer_token("shopper").await;
+
+    let body = json!({"name": "Tea"});
+    let (status, _) = app
+        .call(Method::POST, "/api/categories/", None, Some(body.clone()))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/categories/",
+            Some(&customer),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let tea = create(&app, &staff, "/api/categories/", body).await;
+    assert_eq!(tea["slug"], "tea");
+    assert_eq!(tea["description"], "");
+    assert!(tea["parent"].is_null());
+    let tea_id = tea["id"].as_i64().unwrap();
+    let green = category(&app, &staff, "Green Tea", Some(tea_id)).await;
+
+    let (status, list) = app.get("/api/categories/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["count"], 2);
+    assert!(list["next"].is_null() && list["previous"].is_null());
+    let (status, one) = app.get(&format!("/api/categories/{green}/")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one["parent"], tea_id);
+
+    // Names are unique regardless of case; parents must exist and never form a cycle.
+    let (status, error) = app
+        .call(
+            Method::POST,
+            "/api/categories/",
+            Some(&staff),
+            Some(json!({"name": "TEA"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error["errors"]["name"].is_array(), "{error}");
+    let (status, error) = app
+        .call(
+            Method::POST,
+            "/api/categories/",
+            Some(&staff),
+            Some(json!({"name": "X", "parent": 999})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error["errors"]["parent"].is_array(), "{error}");
+    let (status, error) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/categories/{tea_id}/"),
+            Some(&staff),
+            Some(json!({"parent": green})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error["errors"]["parent"].is_array(), "{error}");
+
+    let (status, patched) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/categories/{green}/"),
+            Some(&staff),
+            Some(json!({"description": "Steamed leaves", "parent": null})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (patched["name"].as_str(), patched["parent"].is_null()),
+        (Some("Green Tea"), true)
+    );
+    let (status, replaced) = app
+        .call(
+            Method::PUT,
+            &format!("/api/categories/{green}/"),
+            Some(&staff),
+            Some(json!({"name": "Matcha"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (replaced["slug"].as_str(), replaced["description"].as_str()),
+        (Some("matcha"), Some(""))
+    );
+
+    // A category with products cannot go.
+    product(&app, &staff, "Sencha", "12.50", tea_id, 3).await;
+    let (status, error) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/categories/{tea_id}/"),
+            Some(&staff),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{error}");
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/categories/{green}/"),
+            Some(&staff),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app.get(&format!("/api/categories/{green}/")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn products_take_the_old_shops_fields_and_validate_them() {
+    let app = spawn_app().await;
+    let staff = app.staff_token().await;
+    let tea = category(&app, &staff, "Tea", None).await;
+
+    let created = create(
+        &app,
+        &staff,
+        "/api/products",
+        json!({"name": "Sencha", "description": "Green", "price": "1500.00", "category": tea, "stock": 10}),
+    )
+    .await;
+    assert_eq!(created["price"], "1500.00");
+    assert_eq!(created["slug"], "sencha");
+    assert!(created["sku"].as_str().unwrap().starts_with("SKU-"));
+    assert_eq!(created["is_active"], true);
+    assert!(created["created_at"].as_str().unwrap().ends_with('Z'));
+    let id = created["id"].as_i64().unwrap();
+
+    let (status, fetched) = app.get(&format!("/api/products/{id}/")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fetched, created);
+    let (status, _) = app.get(&format!("/api/products/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let bad = [
+        (
+            json!({"name": "A", "price": "1.005", "category": tea, "stock": 1}),
+            "price",
+        ),
+        (
+            json!({"name": "A", "price": "-1.00", "category": tea, "stock": 1}),
+            "price",
+        ),
+        (
+            json!({"name": "A", "price": "cheap", "category": tea, "stock": 1}),
+            "price",
+        ),
+        (
+            json!({"name": "A", "price": "1.00", "category": tea, "stock": -1}),
+            "stock",
+        ),
+        (
+            json!({"name": "A", "price": "1.00", "category": 999, "stock": 1}),
+            "category",
+        ),
+        (
+            json!({"name": " ", "price": "1.00", "category": tea, "stock": 1}),
+            "name",
+        ),
+        (
+            json!({"name": "A", "price": "1.00", "category": tea, "stock": 1, "sku": created["sku"]}),
+            "sku",
+        ),
+        (
+            json!({"name": "A", "price": "1.00", "category": tea, "stock": 1, "slug": "Not A Slug"}),
+            "slug",
+        ),
+    ];
+    for (body, field) in bad {
+        let (status, error) = app
+            .call(
+                Method::POST,
+                "/api/products/",
+                Some(&staff),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(error["errors"][field].is_array(), "{field}: {error}");
+    }
+    let (status, error) = app
+        .call(
+            Method::POST,
+            "/api/products/",
+            Some(&staff),
+            Some(json!({"name": "A", "price": 5, "category": tea, "stock": 1})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a number is not a decimal string: {error}"
+    );
+
+    // Same name again: the derived slug is made unique.
+    let twin = product(&app, &staff, "Sencha", "1.00", tea, 1).await;
+    assert_ne!(twin["slug"], created["slug"]);
+
+    let (status, patched) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/products/{id}/"),
+            Some(&staff),
+            Some(json!({"price": "1499.99"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (patched["price"].as_str(), patched["name"].as_str()),
+        (Some("1499.99"), Some("Sencha"))
+    );
+    let (status, error) = app
+        .call(
+            Method::PUT,
+            &format!("/api/products/{id}/"),
+            Some(&staff),
+            Some(json!({"name": "Only a name"})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "PUT needs every required field: {error}"
+    );
+
+    let customer = app.customer_token("buyer").await;
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/products/{id}/"),
+            Some(&customer),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/products/{id}/"),
+            Some(&staff),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app.get(&format!("/api/products/{id}/")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn lists_filter_order_and_paginate_with_drf_envelopes() {
+    let app = spawn_app().await;
+    let staff = app.staff_token().await;
+    let tea = category(&app, &staff, "Tea", None).await;
+    let green = category(&app, &staff, "Green", Some(tea)).await;
+    let coffee = category(&app, &staff, "Coffee", None).await;
+    product(&app, &staff, "Sencha", "12.00", green, 5).await;
+    product(&app, &staff, "Assam", "8.50", tea, 0).await;
+    product(&app, &staff, "Mocha", "4.00", coffee, 2).await;
+    let hidden = product(&app, &staff, "Secret blend", "99.00", tea, 1).await;
+    app.call(
+        Method::PATCH,
+        &format!("/api/products/{}/", hidden["id"]),
+        Some(&staff),
+        Some(json!({"is_active": false})),
+    )
+    .await;
+
+    let (_, all) = app.get("/api/products/?ordering=price").await;
+    assert_eq!(
+        names(&all),
+        ["Mocha", "Assam", "Sencha"],
+        "inactive products are hidden"
+    );
+    assert_eq!(all["count"], 3);
+    let (_, staff_view) = app
+        .call(
+            Method::GET,
+            "/api/products/?ordering=-price",
+            Some(&staff),
+            None,
+        )
+        .await;
+    assert_eq!(
+        names(&staff_view),
+        ["Secret blend", "Sencha", "Assam", "Mocha"]
+    );
+
+    let cases = [
+        (
+            format!("/api/products/?category={tea}&ordering=name"),
+            vec!["Assam", "Sencha"],
+        ),
+        (format!("/api/products/?category={green}"), vec!["Sencha"]),
+        (
+            "/api/products/?min_price=5&max_price=12.00&ordering=-price".into(),
+            vec!["Sencha", "Assam"],
+        ),
+        (
+            "/api/products/?in_stock=true&ordering=stock".into(),
+            vec!["Mocha", "Sencha"],
+        ),
+        ("/api/products/?in_stock=false".into(), vec!["Assam"]),
+        (
+            "/api/products/?ordering=-name".into(),
+            vec!["Sencha", "Mocha", "Assam"],
+        ),
+    ];
+    for (path, want) in cases {
+        let (status, page) = app.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {page}");
+        assert_eq!(names(&page), want, "{path}");
+        assert_eq!(page["count"], want.len(), "{path}");
+    }
+
+    let (_, first) = app.get("/api/products/?ordering=name&page_size=2").await;
+    assert_eq!(names(&first), ["Assam", "Mocha"]);
+    assert!(first["previous"].is_null());
+    let next = first["next"].as_str().unwrap();
+    assert!(
+        next.starts_with(&format!("http://{}/api/products/?", app.address)),
+        "{next}"
+    );
+    assert!(
+        next.contains("page=2") && next.contains("page_size=2") && next.contains("ordering=name")
+    );
+    let second: Value = app
+        .client
+        .get(next)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(names(&second), ["Sencha"]);
+    assert!(second["next"].is_null());
+    assert!(second["previous"].as_str().unwrap().contains("page_size=2"));
+
+    for (path, field) in [
+        ("/api/products/?ordering=colour", "ordering"),
+        ("/api/products/?min_price=abc", "min_price"),
+        ("/api/products/?min_price=10&max_price=5", "min_price"),
+        ("/api/products/?page=9", "page"),
+        ("/api/products/?page=0", "page"),
+        ("/api/products/?page_size=101", "page_size"),
+        ("/api/products/?category=999", "category"),
+        ("/api/products/?min_price=1.001", "min_price"),
+    ] {
+        let (status, error) = app.get(path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {error}");
+        assert!(error["errors"][field].is_array(), "{path}: {error}");
+    }
+    let (status, _) = app.get("/api/products/?page=two").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn search_ranks_filters_and_reflects_writes_at_once() {
+    let app = spawn_app().await;
+    let staff = app.staff_token().await;
+    let audio = category(&app, &staff, "Audio", None).await;
+    let kitchen = category(&app, &staff, "Kitchen", None).await;
+    let headphones = product(&app, &staff, "Wireless headphones", "199.00", audio, 4).await;
+    product(&app, &staff, "Speaker", "99.00", audio, 0).await;
+    create(
+        &app,
+        &staff,
+        "/api/products/",
+        json!({"name": "Kettle", "description": "Quieter than headphones", "price": "30.00", "category": kitchen, "stock": 2}),
+    )
+    .await;
+
+    let (status, found) = app.get("/api/products/?search=headphones").await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(
+        names(&found),
+        ["Wireless headphones", "Kettle"],
+        "name matches rank first"
+    );
+    let (_, prefix) = app.get("/api/products/?search=headph").await;
+    assert_eq!(prefix["count"], 2, "{prefix}");
+    let (_, by_category) = app.get("/api/products/?search=audio&ordering=price").await;
+    assert_eq!(names(&by_category), ["Speaker", "Wireless headphones"]);
+    let (_, filtered) = app
+        .get(&format!(
+            "/api/products/?search=headphones&category={kitchen}"
+        ))
+        .await;
+    assert_eq!(names(&filtered), ["Kettle"]);
+    let (_, none) = app
+        .get("/api/products/?search=%22unbalanced%20-quote%20AND")
+        .await;
+    assert_eq!(none["count"], 0);
+
+    // Price and name come from the store, and a write is searchable before its response.
+    let id = headphones["id"].as_i64().unwrap();
+    app.call(
+        Method::PATCH,
+        &format!("/api/products/{id}/"),
+        Some(&staff),
+        Some(json!({"price": "149.00", "name": "Wireless earphones"})),
+    )
+    .await;
+    let (_, renamed) = app.get("/api/products/?search=earphones").await;
+    assert_eq!(renamed["results"][0]["price"], "149.00");
+    let (_, old_name) = app.get("/api/products/?search=wireless%20headphones").await;
+    assert!(!names(&old_name).contains(&"Wireless headphones"));
+    app.call(
+        Method::DELETE,
+        &format!("/api/products/{id}/"),
+        Some(&staff),
+        None,
+    )
+    .await;
+    let (_, gone) = app.get("/api/products/?search=earphones").await;
+    assert_eq!(gone["count"], 0);
+}
+
+#[tokio::test]
+async fn reads_carry_etags_and_answer_304_when_unchanged() {
+    let app = spawn_app().await;
+    let staff = app.staff_token().await;
+    let tea = category(&app, &staff, "Tea", None).await;
+    let id = product(&app, &staff, "Sencha", "12.00", tea, 5).await["id"]
+        .as_i64()
+        .unwrap();
+    let url = app.url(&format!("/api/products/{id}/"));
+
+    let first = app.client.get(&url).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(first.headers()["cache-control"], "public, no-cache");
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let again = app
+        .client
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+
+    app.call(
+        Method::PATCH,
+        &format!("/api/products/{id}/"),
+        Some(&staff),
+        Some(json!({"price": "13.00"})),
+    )
+    .await;
+    let changed = app
+        .client
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
+
+    let list = app
+        .client
+        .get(app.url("/api/products/"))
+        .send()
+        .await
+        .unwrap();
+    let list_etag = list.headers()["etag"].to_str().unwrap().to_owned();
+    let list_again = app
+        .client
+        .get(app.url("/api/products/"))
+        .header("if-none-match", list_etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list_again.status(), StatusCode::NOT_MODIFIED);
+}
+
+#[tokio::test]
+async fn no_reader_sees_an_old_price_after_the_update_returns() {
+    let app = spawn_app().await;
+    let staff = app.staff_token().await;
+    let tea = category(&app, &staff, "Tea", None).await;
+    let id = product(&app, &staff, "Sencha", "1.00", tea, 5).await["id"]
+        .as_i64()
+        .unwrap();
+    let path = format!("/api/products/{id}/");
+
+    for round in 2..=6 {
+        let price = format!("{round}.00");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Readers keep the cache hot (and racing) while the price changes.
+        let readers: Vec<_> = (0..8)
+            .map(|_| {
+                let client = app.client.clone();
+                let url = app.url(&path);
+                let list_url = app.url("/api/products/");
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let _ = client.get(&url).send().await;
+                        let _ = client.get(&list_url).send().await;
+                    }
+                })
+            })
+            .collect();
+        let (status, _) = app
+            .call(
+                Method::PATCH,
+                &path,
+                Some(&staff),
+                Some(json!({"price": price})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        for _ in 0..20 {
+            let (_, detail) = app.get(&path).await;
+            assert_eq!(
+                detail["price"],
+                price.as_str(),
+                "detail after round {round}"
+            );
+            let (_, list) = app.get("/api/products/").await;
+            assert_eq!(
+                list["results"][0]["price"],
+                price.as_str(),
+                "list after round {round}"
+            );
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for reader in readers {
+            reader.await.unwrap();
+        }
+    }
+}
