@@ -35,6 +35,13 @@ pub enum Error {
     /// The request conflicts with the current state of the resource.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Some lines of a checkout cannot be bought: too few in stock, unavailable, or repriced.
+    #[error("checkout refused: {} line(s) cannot be bought", .0.len())]
+    StockShortage(Vec<crate::ports::CheckoutProblem>),
+    /// The request is valid but cannot be processed as asked, e.g. an idempotency key reused
+    /// for a different request.
+    #[error("unprocessable: {0}")]
+    Unprocessable(String),
     /// No valid credentials were presented.
     #[error("unauthenticated: {0}")]
     Unauthenticated(&'static str),
@@ -98,6 +105,8 @@ impl Error {
                 message: message.clone(),
             },
             Self::Conflict(detail) => Self::Conflict(detail.clone()),
+            Self::StockShortage(problems) => Self::StockShortage(problems.clone()),
+            Self::Unprocessable(detail) => Self::Unprocessable(detail.clone()),
             Self::Unauthenticated(reason) => Self::Unauthenticated(reason),
             Self::Forbidden => Self::Forbidden,
             Self::Unavailable { backend, source } => Self::unavailable(backend, source.to_string()),

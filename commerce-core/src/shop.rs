@@ -10,7 +10,9 @@ use poem_openapi::OpenApi;
 use crate::config::Config;
 use crate::plugin::ShopBuilder;
 use crate::ports::{Cache, ReadinessCheck};
-use crate::services::{AuthService, CatalogService, JobQueue, JobRegistry, Worker};
+use crate::services::{
+    AuthService, CartService, CatalogService, JobQueue, JobRegistry, OrderService, Worker,
+};
 
 /// A shop whose every port is provided. Built by [`ShopBuilder::build`].
 pub struct Shop {
@@ -18,6 +20,8 @@ pub struct Shop {
     pub(crate) plugins: Vec<&'static str>,
     pub(crate) auth: AuthService,
     pub(crate) catalog: CatalogService,
+    pub(crate) carts: CartService,
+    pub(crate) orders: OrderService,
     pub(crate) cache: Arc<dyn Cache>,
     pub(crate) jobs: JobQueue,
     pub(crate) job_registry: JobRegistry,
@@ -48,6 +52,16 @@ impl Shop {
     /// The catalogue.
     pub fn catalog(&self) -> &CatalogService {
         &self.catalog
+    }
+
+    /// Shoppers' carts.
+    pub fn carts(&self) -> &CartService {
+        &self.carts
+    }
+
+    /// Orders and checkout.
+    pub fn orders(&self) -> &OrderService {
+        &self.orders
     }
 
     /// The cache.
@@ -105,7 +119,11 @@ impl Shop {
         let worker = tokio::spawn(self.worker().run(when_stopped()));
         // The index catches up (or rebuilds) in the background, so start-up never waits for it.
         let indexer = tokio::spawn(self.catalog.indexer().clone().run(when_stopped()));
-        let housekeeping = tokio::spawn(housekeeping(self.auth.clone(), when_stopped()));
+        let housekeeping = tokio::spawn(housekeeping(
+            self.auth.clone(),
+            self.orders.clone(),
+            when_stopped(),
+        ));
         let app = self.endpoint();
         let served = poem::Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))
@@ -118,18 +136,23 @@ impl Shop {
     }
 }
 
-/// Periodic upkeep: expired refresh tokens are forgotten hourly.
-async fn housekeeping(auth: AuthService, shutdown: impl Future<Output = ()>) {
+/// Periodic upkeep, hourly: expired refresh tokens and idempotency keys older than two days
+/// (clients are promised at least one) are forgotten.
+async fn housekeeping(auth: AuthService, orders: OrderService, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     let mut hourly = tokio::time::interval(Duration::from_secs(60 * 60));
     loop {
         tokio::select! {
             () = &mut shutdown => return,
-            _ = hourly.tick() => match auth.purge_expired_tokens().await {
-                Ok(0) => {}
-                Ok(purged) => tracing::info!(purged, "expired refresh tokens forgotten"),
-                Err(error) => tracing::warn!(%error, "could not purge expired refresh tokens"),
-            },
+            _ = hourly.tick() => {}
+        }
+        match auth.purge_expired_tokens().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired refresh tokens forgotten"),
+            Err(error) => tracing::warn!(%error, "could not purge expired refresh tokens"),
+        }
+        if let Err(error) = orders.purge_idempotency_keys().await {
+            tracing::warn!(%error, "could not purge old idempotency keys");
         }
     }
 }

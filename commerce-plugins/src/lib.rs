@@ -9,6 +9,7 @@
 //! | `sqlite`   | [`SqlitePlugin`]   | users, tokens, task queue                  | `sqlite://…`   |
 //! | `postgres` | [`PostgresPlugin`] | users, tokens, task queue (LISTEN/NOTIFY)  | `postgres://…` |
 //! | `moka`     | [`MokaCachePlugin`]| an in-process cache                        | `memory://`    |
+//! | `redis`    | [`RedisCachePlugin`] | a cache shared by every instance         | `redis://…`, `rediss://…` |
 //! | `log-mail` | [`LogMailPlugin`]  | a mailer writing to the log (development)  | `log://`       |
 //! | `tantivy`  | [`TantivySearchPlugin`] | an embedded product search index     | `tantivy://…`  |
 //!
@@ -21,11 +22,15 @@ pub mod log_mail;
 pub mod moka;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(feature = "tantivy")]
 pub mod tantivy;
 
+#[cfg(feature = "redis")]
+pub use self::redis::RedisCachePlugin;
 #[cfg(feature = "tantivy")]
 pub use self::tantivy::TantivySearchPlugin;
 #[cfg(feature = "log-mail")]

@@ -1,5 +1,6 @@
 //! The core conformance suites, run against PostgreSQL, and what only PostgreSQL has:
-//! migrations racing from several instances, LISTEN/NOTIFY wake-ups, outages.
+//! migrations racing from several instances, LISTEN/NOTIFY wake-ups, outages, a change log
+//! numbered in commit order, byte-order names under any locale, and the in-database search.
 //!
 //! Every test makes a database of its own (`test_<random>`) on the server at
 //! `TEST_POSTGRES_URL`, so tests run in parallel, and drops it when it ends. Without
@@ -7,15 +8,23 @@
 #![cfg(feature = "postgres")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use chrono::Utc;
-use commerce_core::Error;
+use commerce_core::config::Config;
+use commerce_core::domain::{CategoryId, CategoryRecord, ProductId, ProductRecord};
 use commerce_core::plugin::{PluginFactory, Role};
-use commerce_core::ports::{NewTask, ReadinessCheck, TaskQueue, UserStore};
-use commerce_plugins::postgres::{PostgresDatabase, PostgresSettings};
+use commerce_core::ports::{
+    CatalogStore, IndexBatch, NewTask, ProductFilter, ProductListQuery, ProductOrdering,
+    ReadinessCheck, SearchHits, SearchIndex, SearchQuery, TaskQueue, UserStore,
+};
+use commerce_core::services::SearchIndexer;
+use commerce_core::{Error, Result, ShopBuilder};
+use commerce_plugins::postgres::{PostgresDatabase, PostgresSearch, PostgresSettings};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection};
 use tokio::net::{TcpListener, TcpStream};
@@ -40,16 +49,40 @@ struct TestDatabase {
 
 impl TestDatabase {
     async fn create(server: PgConnectOptions) -> Self {
+        Self::create_with(server, "").await
+    }
+
+    /// A database made with `options` appended to `CREATE DATABASE`, such as a locale.
+    async fn create_with(server: PgConnectOptions, options: &str) -> Self {
         let name = format!("test_{:016x}", rand::random::<u64>());
         let mut admin = PgConnection::connect_with(&server)
             .await
             .expect("connect to TEST_POSTGRES_URL");
         admin
-            .execute(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+            .execute(sqlx::AssertSqlSafe(format!(
+                r#"CREATE DATABASE "{name}" {options}"#
+            )))
             .await
             .expect("create a test database");
         admin.close().await.ok();
         Self { server, name }
+    }
+
+    /// The URL of this database, for code that takes one (`DATABASE_URL`): the server's URL
+    /// with this database's name as its path.
+    fn url(&self) -> String {
+        let server = std::env::var(SERVER_VARIABLE).expect("TEST_POSTGRES_URL is set");
+        let (address, query) = match server.split_once('?') {
+            Some((address, query)) => (address, Some(query)),
+            None => (server.as_str(), None),
+        };
+        let (scheme, rest) = address.split_once("://").expect("a postgres:// URL");
+        let host = rest.split_once('/').map_or(rest, |(host, _)| host);
+        let mut url = format!("{scheme}://{host}/{}", self.name);
+        if let Some(query) = query {
+            url = format!("{url}?{query}");
+        }
+        url
     }
 
     fn options(&self) -> PgConnectOptions {
@@ -102,6 +135,426 @@ async fn fresh() -> Option<(Arc<PostgresDatabase>, TestDatabase)> {
 
 commerce_core::account_store_conformance!(optional fresh);
 commerce_core::task_queue_conformance!(optional fresh);
+
+commerce_core::catalog_store_conformance!(optional fresh);
+commerce_core::search_index_conformance!(optional fresh_search);
+
+/// [`PostgresSearch`] under the search suite.
+///
+/// The suite feeds an index through `apply`, but this index is the catalogue itself: its
+/// `apply` rightly does nothing. So the suite's documents are written here into the test
+/// database's categories and products, as the catalogue's own writes would put them, and the
+/// searches run through the real `PostgresSearch` over vectors the triggers computed (an
+/// upsert's changed category name goes through the rename trigger). Only the position is
+/// kept by this adapter, because the suite expects the position it applied rather than the
+/// change log's; `postgres_search_follows_the_catalogue` tests the real position, `apply`
+/// and `clear`.
+struct CatalogueFedSearch {
+    search: PostgresSearch,
+    database: Arc<PostgresDatabase>,
+    position: Mutex<Option<u64>>,
+}
+
+#[async_trait]
+impl SearchIndex for CatalogueFedSearch {
+    fn name(&self) -> &'static str {
+        SearchIndex::name(&self.search)
+    }
+
+    async fn search(&self, query: &SearchQuery) -> Result<SearchHits> {
+        self.search.search(query).await
+    }
+
+    async fn applied_through(&self) -> Result<Option<u64>> {
+        Ok(*self.position.lock().unwrap())
+    }
+
+    async fn apply(&self, batch: IndexBatch) -> Result<()> {
+        let mut tx = self.database.pool().begin().await.unwrap();
+        let categories: BTreeMap<i64, &str> = batch
+            .upserts
+            .iter()
+            .map(|d| (d.category.0, d.category_name.as_str()))
+            .collect();
+        for (id, name) in categories {
+            sqlx::query(
+                "INSERT INTO categories (id, name, name_key, slug, created_at, updated_at)
+                 OVERRIDING SYSTEM VALUE VALUES ($1, $2, lower($2), 'category-' || $1, now(), now())
+                 ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, name_key = EXCLUDED.name_key",
+            )
+            .bind(id)
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+        // One statement per document, so that a product twice in a batch ends as the later.
+        for doc in &batch.upserts {
+            sqlx::query(
+                "INSERT INTO products (id, name, slug, sku, description, price_minor, category_id,
+                     stock, is_active, created_at, updated_at)
+                 OVERRIDING SYSTEM VALUE
+                 VALUES ($1, $2, 'product-' || $1, 'SKU-' || $1, $3, $4, $5, $6, $7, $8, $8)
+                 ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,
+                     description = EXCLUDED.description, price_minor = EXCLUDED.price_minor,
+                     category_id = EXCLUDED.category_id, stock = EXCLUDED.stock,
+                     is_active = EXCLUDED.is_active, created_at = EXCLUDED.created_at",
+            )
+            .bind(doc.id.0)
+            .bind(&doc.name)
+            .bind(&doc.description)
+            .bind(doc.price_minor)
+            .bind(doc.category.0)
+            .bind(doc.stock)
+            .bind(doc.is_active)
+            .bind(doc.created_at)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+        let deletes: Vec<i64> = batch.deletes.iter().map(|id| id.0).collect();
+        sqlx::query("DELETE FROM products WHERE id = ANY($1)")
+            .bind(deletes)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        *self.position.lock().unwrap() = Some(batch.through);
+        Ok(())
+    }
+
+    async fn clear(&self) -> Result<()> {
+        sqlx::query("DELETE FROM products")
+            .execute(self.database.pool())
+            .await
+            .unwrap();
+        *self.position.lock().unwrap() = None;
+        Ok(())
+    }
+}
+
+/// An empty catalogue in a database of its own, searched by a [`PostgresSearch`] with a pool
+/// of its own, as the plugin makes it.
+async fn fresh_search() -> Option<(Arc<CatalogueFedSearch>, TestDatabase)> {
+    let (database, test) = fresh().await?;
+    let search = PostgresSearch::connect_with(
+        test.options(),
+        PostgresSettings {
+            max_connections: 4,
+            ..PostgresSettings::default()
+        },
+    )
+    .await
+    .unwrap();
+    let index = CatalogueFedSearch {
+        search,
+        database,
+        position: Mutex::new(None),
+    };
+    Some((Arc::new(index), test))
+}
+
+fn category(name: &str) -> CategoryRecord {
+    CategoryRecord {
+        name: name.into(),
+        slug: name.to_lowercase().replace(' ', "-"),
+        description: String::new(),
+        parent: None,
+    }
+}
+
+fn product(name: &str, category: CategoryId) -> ProductRecord {
+    let slug = name.to_lowercase().replace(' ', "-");
+    ProductRecord {
+        name: name.into(),
+        sku: format!("SKU-{slug}"),
+        slug,
+        description: format!("{name}, described."),
+        price_minor: 1000,
+        category,
+        stock: 3,
+        is_active: true,
+    }
+}
+
+fn text(text: &str) -> SearchQuery {
+    SearchQuery {
+        text: text.into(),
+        filter: ProductFilter::default(),
+        ordering: None,
+        offset: 0,
+        limit: 20,
+    }
+}
+
+async fn found(search: &PostgresSearch, query: &str) -> Vec<ProductId> {
+    search.search(&text(query)).await.unwrap().ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_search_follows_the_catalogue() {
+    let Some((store, test)) = fresh().await else {
+        return;
+    };
+    let search = Arc::new(
+        PostgresSearch::connect_with(test.options(), PostgresSettings::default())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(search.applied_through().await.unwrap(), Some(0));
+
+    // Every write is searchable on return, with no indexer running.
+    let audio = store.create_category(category("Audio")).await.unwrap();
+    let headphones = store
+        .create_product(product("Wireless Headphones", audio.id))
+        .await
+        .unwrap();
+    assert_eq!(found(&search, "headph").await, [headphones.id]);
+    assert_eq!(found(&search, "audio").await, [headphones.id]);
+
+    // A rename reaches its products' vectors through the trigger.
+    store
+        .update_category(audio.id, category("Sound"))
+        .await
+        .unwrap();
+    assert_eq!(found(&search, "sound").await, [headphones.id]);
+    assert!(found(&search, "audio").await.is_empty());
+
+    store
+        .update_product(headphones.id, product("Studio Monitors", audio.id))
+        .await
+        .unwrap();
+    assert!(found(&search, "headphones").await.is_empty());
+    assert_eq!(found(&search, "monitors").await, [headphones.id]);
+
+    // The position is the change log's head; apply and clear change nothing.
+    let latest = store.latest_change().await.unwrap();
+    assert!(latest >= 3);
+    assert_eq!(search.applied_through().await.unwrap(), Some(latest));
+    search
+        .apply(IndexBatch {
+            upserts: Vec::new(),
+            deletes: vec![headphones.id],
+            through: latest + 10,
+        })
+        .await
+        .unwrap();
+    search.clear().await.unwrap();
+    assert_eq!(search.applied_through().await.unwrap(), Some(latest));
+    assert_eq!(found(&search, "monitors").await, [headphones.id]);
+
+    // The core indexer finds nothing to do and never rebuilds.
+    let indexer = SearchIndexer::new(store.clone(), search.clone());
+    assert_eq!(indexer.catch_up().await.unwrap(), latest);
+    assert_eq!(found(&search, "studio").await, [headphones.id]);
+
+    store.delete_product(headphones.id).await.unwrap();
+    assert!(found(&search, "monitors").await.is_empty());
+    assert_eq!(
+        search.applied_through().await.unwrap(),
+        Some(store.latest_change().await.unwrap())
+    );
+    search.check().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websearch_syntax_and_prefixes_combine() {
+    let Some((store, test)) = fresh().await else {
+        return;
+    };
+    let search = PostgresSearch::connect_with(test.options(), PostgresSettings::default())
+        .await
+        .unwrap();
+    let audio = store.create_category(category("Audio")).await.unwrap();
+    let mut ids = Vec::new();
+    for (name, description) in [
+        ("Wireless Headphones", "Over-ear, noise cancelling."),
+        ("Wired Headphones", "For the studio."),
+        ("Noise Machine", "Cancelling nothing."),
+    ] {
+        let mut record = product(name, audio.id);
+        record.description = description.into();
+        ids.push(store.create_product(record).await.unwrap().id);
+    }
+    let sorted = |mut v: Vec<ProductId>| {
+        v.sort();
+        v
+    };
+    // Exclusions, phrases (the last word of an open one a prefix), or.
+    assert_eq!(found(&search, "headphones -wired").await, [ids[0]]);
+    assert_eq!(found(&search, "\"noise cancelling\"").await, [ids[0]]);
+    assert_eq!(found(&search, "\"noise canc").await, [ids[0]]);
+    assert_eq!(
+        sorted(found(&search, "studio or machi").await),
+        [ids[1], ids[2]]
+    );
+    assert_eq!(found(&search, "over-ear").await, [ids[0]]);
+    // Punctuation alone finds nothing, and needs no query.
+    assert_eq!(
+        search.search(&text("-- ' ;")).await.unwrap(),
+        SearchHits::default()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_are_numbered_in_commit_order() {
+    let Some((store, test)) = fresh().await else {
+        return;
+    };
+    let tea = store.create_category(category("Tea")).await.unwrap();
+    let first = store
+        .create_product(product("Sencha", tea.id))
+        .await
+        .unwrap();
+    let second = store
+        .create_product(product("Matcha", tea.id))
+        .await
+        .unwrap();
+    let start = store.latest_change().await.unwrap();
+
+    // A long transaction writes first and commits last...
+    let mut long = PgConnection::connect_with(&test.options()).await.unwrap();
+    long.execute("BEGIN").await.unwrap();
+    sqlx::query("UPDATE products SET stock = stock + 1 WHERE id = $1")
+        .bind(first.id.0)
+        .execute(&mut long)
+        .await
+        .unwrap();
+    // ...while a short one commits in between, and an indexer reads up to it.
+    let mut record = product("Matcha", tea.id);
+    record.stock = 9;
+    store.update_product(second.id, record).await.unwrap();
+    let seen = store.changes_since(start, 100).await.unwrap();
+    assert_eq!(
+        seen.iter().map(|c| c.product).collect::<Vec<_>>(),
+        [second.id]
+    );
+    long.execute("COMMIT").await.unwrap();
+
+    // The long transaction's change comes after what the indexer has seen, not before it.
+    let later = store.changes_since(seen[0].seq, 100).await.unwrap();
+    assert_eq!(
+        later.iter().map(|c| c.product).collect::<Vec<_>>(),
+        [first.id]
+    );
+    // A rolled-back write leaves no entry.
+    long.execute("BEGIN").await.unwrap();
+    sqlx::query("DELETE FROM products WHERE id = $1")
+        .bind(first.id.0)
+        .execute(&mut long)
+        .await
+        .unwrap();
+    long.execute("ROLLBACK").await.unwrap();
+    assert!(
+        store
+            .changes_since(later[0].seq, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    long.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_sort_in_byte_order_under_any_locale() {
+    let Some(server) = server() else { return };
+    // A collation that sorts "apple" before "Banana" and "éclair" before "Zebra".
+    let test = TestDatabase::create_with(
+        server,
+        "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'",
+    )
+    .await;
+    let store = test.instance(PostgresSettings::default()).await;
+    store.migrate().await.unwrap();
+    let search = PostgresSearch::new(store.pool().clone());
+    let shelf = store.create_category(category("Shelf")).await.unwrap();
+    let names = ["éclair", "Zebra", "apple", "Banana", "Äpfel"];
+    for name in names {
+        store.create_category(category(name)).await.unwrap();
+        let mut record = product(name, shelf.id);
+        record.description = "on the shelf".into();
+        store.create_product(record).await.unwrap();
+    }
+    let mut bytewise = names.to_vec();
+    bytewise.sort_unstable();
+    assert_eq!(bytewise, ["Banana", "Zebra", "apple", "Äpfel", "éclair"]);
+
+    let listed = store
+        .list_products(&ProductListQuery {
+            filter: ProductFilter::default(),
+            ordering: ProductOrdering::NameAscending,
+            offset: 0,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    let listed: Vec<&str> = listed.items.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(listed, bytewise);
+
+    let searched = search
+        .search(&SearchQuery {
+            ordering: Some(ProductOrdering::NameDescending),
+            ..text("shelf")
+        })
+        .await
+        .unwrap();
+    let by_id = store.products_by_ids(&searched.ids).await.unwrap();
+    let searched: Vec<&str> = searched
+        .ids
+        .iter()
+        .map(|id| by_id.iter().find(|p| p.id == *id).unwrap().name.as_str())
+        .collect();
+    let mut reversed = bytewise.clone();
+    reversed.reverse();
+    assert_eq!(searched, reversed);
+
+    // Categories list by their lowercased name, bytewise too.
+    let categories: Vec<String> = store
+        .list_categories()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(
+        categories,
+        ["apple", "Banana", "Shelf", "Zebra", "Äpfel", "éclair"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_name_what_clashes() {
+    let Some((store, _test)) = fresh().await else {
+        return;
+    };
+    let tea = store.create_category(category("Tea")).await.unwrap();
+    let sencha = product("Sencha", tea.id);
+    let mut same_sku = product("Other", tea.id);
+    same_sku.sku = sencha.sku.clone();
+    let clash = store.import_products(&[sencha.clone(), same_sku]).await;
+    assert!(
+        matches!(&clash, Err(Error::Conflict(message)) if message.contains("sku")),
+        "{clash:?}"
+    );
+    let mut same_slug = product("Other", tea.id);
+    same_slug.slug = sencha.slug.clone();
+    let clash = store.import_products(&[sencha.clone(), same_slug]).await;
+    assert!(
+        matches!(&clash, Err(Error::Conflict(message)) if message.contains("slug")),
+        "{clash:?}"
+    );
+    let lost = store
+        .import_products(&[product("Lost", CategoryId(tea.id.0 + 99))])
+        .await;
+    assert!(matches!(lost, Err(Error::Validation(_))), "{lost:?}");
+    assert_eq!(store.latest_change().await.unwrap(), 0);
+    // Beyond one statement's rows, all in one transaction.
+    let many: Vec<_> = (0..12_000)
+        .map(|i| product(&format!("Bulk {i}"), tea.id))
+        .collect();
+    assert_eq!(store.import_products(&many).await.unwrap(), 12_000);
+    assert_eq!(store.latest_change().await.unwrap(), 12_000);
+}
 
 fn task(job: &str) -> NewTask {
     NewTask {
@@ -304,6 +757,37 @@ async fn a_lost_database_is_unavailable() {
     assert!(matches!(claim, Err(Error::Unavailable { .. })), "{claim:?}");
     let user = database.find_user(commerce_core::domain::UserId(1)).await;
     assert!(matches!(user, Err(Error::Unavailable { .. })), "{user:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_backend_postgres_searches_the_database() {
+    let factory = PluginFactory::all()
+        .find(|f| f.role == Role::Search && f.schemes.contains(&"postgres"))
+        .expect("a search factory for postgres");
+    assert_eq!(factory.name, "postgres-search");
+    let config = |database: &str| {
+        let database = database.to_owned();
+        Config::from_lookup(move |name| match name {
+            "DATABASE_URL" => Some(database.clone()),
+            "SEARCH_BACKEND" => Some("postgres".into()),
+            _ => None,
+        })
+        .unwrap()
+    };
+    let on_sqlite = (factory.create)("postgres://data/search", &config("sqlite://shop.db"));
+    assert!(
+        matches!(on_sqlite, Err(Error::Validation(_))),
+        "{:?}",
+        on_sqlite.map(|p| p.name())
+    );
+
+    let Some((_database, test)) = fresh().await else {
+        return;
+    };
+    let config = config(&test.url());
+    let plugin = (factory.create)("postgres://data/search", &config).unwrap();
+    assert_eq!(plugin.name(), "postgres-search");
+    ShopBuilder::new(config).add_boxed(plugin).await.unwrap();
 }
 
 #[test]

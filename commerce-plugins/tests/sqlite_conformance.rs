@@ -20,3 +20,4 @@ async fn fresh() -> Arc<SqliteDatabase> {
 commerce_core::account_store_conformance!(fresh);
 commerce_core::task_queue_conformance!(fresh);
 commerce_core::catalog_store_conformance!(fresh);
+commerce_core::order_store_conformance!(fresh);

@@ -69,7 +69,19 @@ pub(crate) fn limit_body<E: Endpoint + 'static>(
                 return Ok(too_large());
             }
             let body = request.take_body();
-            if !body.is_empty() {
+            if body.is_empty() {
+                // An empty body means "no payload": optional JSON bodies (a checkout without
+                // details) then parse as absent instead of failing for want of a media type.
+                if !request
+                    .headers()
+                    .contains_key(poem::http::header::CONTENT_TYPE)
+                {
+                    request.headers_mut().insert(
+                        poem::http::header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
+                }
+            } else {
                 match body.into_bytes_limit(max_bytes).await {
                     Ok(bytes) => request.set_body(Body::from_bytes(bytes)),
                     Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(too_large()),

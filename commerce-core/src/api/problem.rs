@@ -29,6 +29,22 @@ pub struct Problem {
     /// Messages per request field, for validation errors: `{"username": ["…"]}`.
     #[oai(skip_serializing_if_is_none)]
     pub errors: Option<BTreeMap<String, Vec<String>>>,
+    /// For a refused checkout: each product that cannot be bought and how many are available.
+    #[oai(skip_serializing_if_is_none)]
+    pub shortages: Option<Vec<Shortage>>,
+}
+
+/// A cart line that stopped a checkout.
+#[derive(Object, Debug, Clone, PartialEq, Eq)]
+pub struct Shortage {
+    /// The product's id.
+    pub product: i64,
+    /// How many were asked for.
+    pub requested: i64,
+    /// How many can be bought now (0 when the product is unavailable).
+    pub available: i64,
+    /// `insufficient_stock`, `unavailable` or `price_changed`.
+    pub reason: String,
 }
 
 impl Problem {
@@ -40,6 +56,7 @@ impl Problem {
             status: status.as_u16(),
             detail: Some(detail.into()),
             errors: None,
+            shortages: None,
         }
     }
 
@@ -71,6 +88,9 @@ pub enum ApiError {
     /// The request conflicts with the resource's current state.
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
+    /// The request is valid but cannot be processed as asked.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
     /// The request body is larger than the server accepts.
     #[oai(status = 413, content_type = "application/problem+json")]
     PayloadTooLarge(Json<Problem>),
@@ -100,6 +120,7 @@ impl From<Error> for ApiError {
                 status: 400,
                 detail: Some(fields.to_string()),
                 errors: Some(fields.as_map().clone()),
+                shortages: None,
             })),
             Error::AlreadyExists { field, message } => Self::from(Error::invalid(field, message)),
             Error::NotFound(what) => Self::NotFound(Self::problem(
@@ -107,6 +128,34 @@ impl From<Error> for ApiError {
                 format!("{what} not found"),
             )),
             Error::Conflict(detail) => Self::Conflict(Self::problem(StatusCode::CONFLICT, detail)),
+            Error::StockShortage(problems) => {
+                use crate::ports::CheckoutProblemKind as Kind;
+                let mut problem = Problem::from_status(
+                    StatusCode::CONFLICT,
+                    "some products in the cart cannot be bought as asked; see shortages",
+                );
+                problem.kind = "urn:commerce-rs:problem:stock-shortage".into();
+                problem.shortages = Some(
+                    problems
+                        .iter()
+                        .map(|p| Shortage {
+                            product: p.product.0,
+                            requested: p.requested,
+                            available: p.available,
+                            reason: match p.kind {
+                                Kind::Shortage => "insufficient_stock",
+                                Kind::Unavailable => "unavailable",
+                                Kind::PriceChanged => "price_changed",
+                            }
+                            .into(),
+                        })
+                        .collect(),
+                );
+                Self::Conflict(Json(problem))
+            }
+            Error::Unprocessable(detail) => {
+                Self::Unprocessable(Self::problem(StatusCode::UNPROCESSABLE_ENTITY, detail))
+            }
             Error::Unauthenticated(reason) => {
                 Self::Unauthorized(Self::problem(StatusCode::UNAUTHORIZED, reason))
             }

@@ -7,11 +7,13 @@
 pub mod catalog;
 mod ids;
 mod money;
+pub mod orders;
 mod user;
 
 pub use catalog::{Category, CategoryRecord, Product, ProductRecord};
 pub use ids::{CartId, CartItemId, CategoryId, OrderId, ProductId, TaskId, UserId};
 pub use money::{Currency, Money, MoneyError};
+pub use orders::{CartLine, Order, OrderItem, OrderStatus};
 pub use user::{Email, NewUser, Password, PasswordHash, User, Username};
 
 /// A point in time, always UTC.

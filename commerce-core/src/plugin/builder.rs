@@ -10,10 +10,12 @@ use crate::ports::{
     TokenStore, UserStore,
 };
 use crate::services::notifications::{EmailNotifications, SendWelcomeEmail};
+use crate::services::orders::{ConfirmationContext, SendOrderConfirmation};
 use crate::services::{
     AuthService, BackgroundJob, CatalogService, EventBus, EventSubscriber, JobQueue, JobRegistry,
     ResponseCache, SearchIndexer, TokenSigner,
 };
+use crate::services::{CartService, OrderService};
 use crate::shop::Shop;
 
 /// Why a shop could not be assembled.
@@ -258,10 +260,18 @@ impl ShopBuilder {
         let cache = required(self.cache.take(), "cache", "MokaCachePlugin")?;
         let mailer = required(self.mailer.take(), "mailer", "LogMailPlugin")?;
         let catalog_store = required(self.catalog.take(), "catalog store", "SqlitePlugin")?;
+        let cart_store = required(self.carts.take(), "cart store", "SqlitePlugin")?;
+        let order_store = required(self.orders.take(), "order store", "SqlitePlugin")?;
         let search = required(self.search.take(), "search index", "TantivySearchPlugin")?;
 
         let jobs = JobQueue::new(queue);
-        self.register_job::<SendWelcomeEmail>(mailer);
+        self.register_job::<SendWelcomeEmail>(mailer.clone());
+        self.register_job::<SendOrderConfirmation>(ConfirmationContext {
+            orders: order_store.clone(),
+            users: users.clone(),
+            mailer,
+            currency: self.config.currency,
+        });
         self.subscribers
             .push(Arc::new(EmailNotifications::new(jobs.clone())));
         if let Some(error) = self.first_error.take() {
@@ -273,12 +283,22 @@ impl ShopBuilder {
         let auth = AuthService::new(users, tokens, signer, events);
         let responses = ResponseCache::new(cache.clone(), RESPONSE_TTL);
         let indexer = SearchIndexer::new(catalog_store.clone(), search);
+        let carts = CartService::new(cart_store, catalog_store.clone(), self.config.currency);
+        let orders = OrderService::new(
+            order_store,
+            carts.clone(),
+            jobs.clone(),
+            responses.clone(),
+            self.config.currency,
+        );
         let catalog = CatalogService::new(catalog_store, indexer, responses, self.config.currency);
         Ok(Shop {
             config: self.config,
             plugins: self.plugins,
             auth,
             catalog,
+            carts,
+            orders,
             cache,
             jobs,
             job_registry: self.jobs,

@@ -24,6 +24,9 @@ pub use catalog::{
 };
 pub use health::ReadinessCheck;
 pub use mail::{Mailer, OutgoingMail};
-pub use orders::OrderStore;
+pub use orders::{
+    CheckoutProblem, CheckoutProblemKind, IdempotencyKey, NewOrder, OrderListQuery, OrderStore,
+    PlaceOrderOutcome,
+};
 pub use queue::{ClaimedTask, NewTask, TaskQueue};
 pub use search::{IndexBatch, SearchHits, SearchIndex, SearchQuery};

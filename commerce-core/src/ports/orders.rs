@@ -1,4 +1,130 @@
-//! Orders and checkout.
+//! Orders: atomic checkout, idempotent placement, and status changes.
 
-/// Stores orders and performs checkout atomically. Its operations arrive with the orders API.
-pub trait OrderStore: Send + Sync + 'static {}
+use async_trait::async_trait;
+
+use super::queue::NewTask;
+use crate::domain::{
+    CartItemId, Order, OrderId, OrderItem, OrderStatus, ProductId, Timestamp, UserId,
+};
+use crate::error::Result;
+
+/// An `Idempotency-Key` and what identifies the request it was first sent with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// The client's key.
+    pub key: String,
+    /// A digest of the request, to tell a retry from a different request under the same key.
+    pub fingerprint: String,
+}
+
+/// An order to place: lines priced and totalled by the service from the cart it read.
+pub struct NewOrder {
+    /// Who places it.
+    pub user_id: UserId,
+    /// The lines, each with the name and unit price read from the catalogue.
+    pub items: Vec<OrderItem>,
+    /// Sum of the lines, in minor units.
+    pub subtotal_minor: i64,
+    /// What the customer pays, in minor units.
+    pub total_minor: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// As the client sent it.
+    pub shipping_address: Option<serde_json::Value>,
+    /// The customer's note.
+    pub note: String,
+    /// The cart lines the order consumes; removed in the same transaction.
+    pub cart_items: Vec<CartItemId>,
+    /// The client's idempotency key, if any.
+    pub idempotency: Option<IdempotencyKey>,
+    /// The notification to queue in the same transaction, given the new order's id (the
+    /// outbox: never lost for a committed order, never sent for a rolled-back one).
+    pub notification: Box<dyn FnOnce(OrderId) -> NewTask + Send>,
+}
+
+/// Why a line could not be bought.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckoutProblemKind {
+    /// Fewer units in stock than asked for.
+    Shortage,
+    /// The product was deleted or deactivated.
+    Unavailable,
+    /// The price changed since the cart was read; the shopper should look again.
+    PriceChanged,
+}
+
+/// One line that stopped a checkout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutProblem {
+    /// The product.
+    pub product: ProductId,
+    /// How many were asked for.
+    pub requested: i64,
+    /// How many are in stock now (0 when unavailable).
+    pub available: i64,
+    /// What is wrong.
+    pub kind: CheckoutProblemKind,
+}
+
+/// What became of a placement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlaceOrderOutcome {
+    /// The order was placed: stock taken, cart lines removed, notification queued.
+    Placed(Order),
+    /// An order already exists under the idempotency key; nothing was changed.
+    Duplicate {
+        /// The existing order.
+        order: OrderId,
+        /// The fingerprint it was placed with.
+        fingerprint: String,
+    },
+    /// Some lines cannot be bought; nothing was changed.
+    Rejected(Vec<CheckoutProblem>),
+}
+
+/// Which orders to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderListQuery {
+    /// Only this user's orders.
+    pub user: Option<UserId>,
+    /// Only orders in this status.
+    pub status: Option<OrderStatus>,
+    /// How many to skip (newest first).
+    pub offset: u64,
+    /// How many at most.
+    pub limit: u32,
+}
+
+/// Stores orders and performs checkout atomically.
+#[async_trait]
+pub trait OrderStore: Send + Sync + 'static {
+    /// Places an order in one transaction, all or nothing: takes stock with conditional
+    /// decrements that never go below zero (only if each product is still active at the
+    /// expected price), records the order and its lines, removes the consumed cart lines,
+    /// records the idempotency key and queues the notification. Of concurrent placements with
+    /// one key, exactly one is `Placed`; the others are `Duplicate`.
+    async fn place_order(&self, order: NewOrder) -> Result<PlaceOrderOutcome>;
+
+    /// The order with this id.
+    async fn find_order(&self, id: OrderId) -> Result<Option<Order>>;
+
+    /// The order placed under `key` by `user`, and its fingerprint.
+    async fn find_order_by_key(&self, user: UserId, key: &str)
+    -> Result<Option<(OrderId, String)>>;
+
+    /// A page of orders, newest first, and how many match.
+    async fn list_orders(&self, query: &OrderListQuery) -> Result<(Vec<Order>, u64)>;
+
+    /// Moves an order from `from` to `to`, returning stock to the catalogue if `restock`, in
+    /// one transaction. `None` (and no change) when the order is not in `from` any more.
+    async fn change_status(
+        &self,
+        id: OrderId,
+        from: OrderStatus,
+        to: OrderStatus,
+        restock: bool,
+    ) -> Result<Option<Order>>;
+
+    /// Forgets idempotency keys recorded before `before`; returns how many.
+    async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64>;
+}

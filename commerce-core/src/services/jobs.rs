@@ -99,6 +99,12 @@ impl JobQueue {
         Ok(id)
     }
 
+    /// Hurries this process's worker, e.g. after a task was queued inside a store's own
+    /// transaction rather than through [`enqueue`](Self::enqueue).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
     /// The port underneath.
     pub fn port(&self) -> &Arc<dyn TaskQueue> {
         &self.queue

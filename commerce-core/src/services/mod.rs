@@ -5,19 +5,23 @@
 //! every backend.
 
 pub mod auth;
+pub mod cart;
 pub mod catalog;
 pub mod events;
 pub mod jobs;
 pub mod notifications;
+pub mod orders;
 pub mod passwords;
 pub mod response_cache;
 pub mod search;
 pub mod tokens;
 
 pub use auth::{AuthService, Registration, TokenPair};
+pub use cart::CartService;
 pub use catalog::CatalogService;
 pub use events::{DomainEvent, EventBus, EventSubscriber};
 pub use jobs::{BackgroundJob, JobQueue, JobRegistry, Worker};
+pub use orders::OrderService;
 pub use passwords::PasswordHasher;
 pub use response_cache::{CachedResponse, ResponseCache};
 pub use search::SearchIndexer;

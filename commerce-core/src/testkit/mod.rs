@@ -28,6 +28,7 @@
 pub mod accounts;
 pub mod cache;
 pub mod catalog;
+pub mod orders;
 pub mod queue;
 pub mod search;
 
@@ -57,9 +58,8 @@ macro_rules! account_store_conformance {
 /// returning an `Arc` of a type implementing `CatalogStore`.
 #[macro_export]
 macro_rules! catalog_store_conformance {
-    ($fresh:ident) => {
-        $crate::__conformance_tests!(
-            $fresh,
+    ($($fresh:ident)+) => {
+        $crate::__conformance_tests!($($fresh)+,
             catalog,
             [
                 categories_round_trip,
@@ -75,6 +75,23 @@ macro_rules! catalog_store_conformance {
                 imports_are_all_or_nothing,
             ]
         );
+    };
+}
+
+/// Runs every cart and order store test against backends made by `$fresh`, an async function
+/// returning an `Arc` of a type implementing every store a checkout touches
+/// ([`orders::ShopStore`]).
+#[macro_export]
+macro_rules! order_store_conformance {
+    ($($fresh:ident)+) => {
+        $crate::__conformance_tests!($($fresh)+, orders, [
+            carts_belong_to_their_user,
+            placing_an_order_is_one_transaction,
+            concurrent_checkouts_never_oversell,
+            idempotency_keys_make_one_order,
+            status_changes_are_conditional,
+            orders_list_newest_first,
+        ]);
     };
 }
 
@@ -122,9 +139,8 @@ macro_rules! task_queue_conformance {
 /// returning an `Arc` of a type implementing `SearchIndex`, new and empty for each test.
 #[macro_export]
 macro_rules! search_index_conformance {
-    ($fresh:ident) => {
-        $crate::__conformance_tests!(
-            $fresh,
+    ($($fresh:ident)+) => {
+        $crate::__conformance_tests!($($fresh)+,
             search,
             [
                 fresh_index_is_empty_and_has_no_position,
@@ -137,7 +153,7 @@ macro_rules! search_index_conformance {
                 multi_word_queries_need_every_word,
                 empty_text_matches_every_filtered_product,
                 filters_alone_and_combined,
-                every_ordering_breaks_ties_by_ascending_id,
+                every_ordering_breaks_ties_by_id,
                 paginates_with_exact_totals,
                 upserts_replace_and_deletes_remove,
                 clear_empties_and_forgets_position,

@@ -516,8 +516,9 @@ pub async fn filters_alone_and_combined<S: SearchIndex>(index: Arc<S>) {
     }
 }
 
-/// Every ordering sorts by its key, ties by ascending id, with text, filters and on every page.
-pub async fn every_ordering_breaks_ties_by_ascending_id<S: SearchIndex>(index: Arc<S>) {
+/// Every ordering sorts by its key, ties by id in the same direction, with text, filters and on
+/// every page.
+pub async fn every_ordering_breaks_ties_by_id<S: SearchIndex>(index: Arc<S>) {
     let docs = tied_catalogue();
     load_scrambled(&*index, &docs).await;
     let active = ProductFilter {

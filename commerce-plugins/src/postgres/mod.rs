@@ -1,7 +1,8 @@
 //! PostgreSQL: the database for deployments with more than one instance, over sqlx.
 //!
-//! One database holds users, tokens and the task queue, in the same tables as on SQLite
-//! (`migrations/postgres/` at the workspace root). This module owns connecting, migrating and
+//! One database holds users, tokens, the task queue and the catalogue, in the same tables as
+//! on SQLite (`migrations/postgres/` at the workspace root); [`PostgresSearch`] searches that
+//! catalogue in place (`SEARCH_BACKEND=postgres`). This module owns connecting, migrating and
 //! turning sqlx errors into [`commerce_core::Error`]; it holds no business rules.
 //!
 //! Every pooled connection runs with a statement timeout (`DATABASE_STATEMENT_TIMEOUT_MS`), so
@@ -10,7 +11,9 @@
 //! so several instances starting at once apply each migration exactly once.
 
 mod accounts;
+mod catalog;
 mod queue;
+mod search;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -26,6 +29,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Pool, Postgres};
 
 use queue::TaskWakeups;
+pub use search::{PostgresSearch, PostgresSearchPlugin};
 
 const BACKEND: &str = "postgres";
 
@@ -65,7 +69,7 @@ impl PostgresSettings {
     }
 }
 
-/// A PostgreSQL database implementing the account, token and task-queue ports.
+/// A PostgreSQL database implementing the account, token, task-queue and catalogue ports.
 #[derive(Clone, Debug)]
 pub struct PostgresDatabase {
     pool: Pool<Postgres>,
@@ -165,7 +169,7 @@ impl ReadinessCheck for PostgresDatabase {
     }
 }
 
-/// Provides users, tokens and the task queue from one PostgreSQL database.
+/// Provides users, tokens, the task queue and the catalogue from one PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PostgresPlugin {
     url: String,
@@ -223,6 +227,7 @@ impl Plugin for PostgresPlugin {
         shop.provide_user_store(database.clone())
             .provide_token_store(database.clone())
             .provide_task_queue(database.clone())
+            .provide_catalog_store(database.clone())
             .add_readiness_check(database);
         Ok(())
     }

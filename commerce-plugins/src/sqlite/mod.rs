@@ -6,6 +6,7 @@
 
 mod accounts;
 mod catalog;
+mod orders;
 mod queue;
 
 use std::str::FromStr;
@@ -130,6 +131,8 @@ impl Plugin for SqlitePlugin {
             .provide_token_store(database.clone())
             .provide_task_queue(database.clone())
             .provide_catalog_store(database.clone())
+            .provide_cart_store(database.clone())
+            .provide_order_store(database.clone())
             .add_readiness_check(database);
         Ok(())
     }

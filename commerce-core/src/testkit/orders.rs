@@ -1,0 +1,358 @@
+//! The contract of [`CartStore`] and [`OrderStore`].
+
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use crate::Error;
+use crate::domain::{
+    CategoryRecord, Email, NewUser, OrderItem, OrderStatus, PasswordHash, Product, ProductId,
+    ProductRecord, UserId, Username,
+};
+use crate::ports::{
+    CartStore, CatalogStore, CheckoutProblemKind, IdempotencyKey, NewOrder, NewTask,
+    OrderListQuery, OrderStore, PlaceOrderOutcome, TaskQueue, UserStore,
+};
+
+/// Everything a checkout touches, in one backend.
+pub trait ShopStore: UserStore + CatalogStore + CartStore + OrderStore + TaskQueue {}
+impl<T: UserStore + CatalogStore + CartStore + OrderStore + TaskQueue> ShopStore for T {}
+
+async fn user<S: ShopStore>(store: &S, name: &str) -> UserId {
+    store
+        .create_user(NewUser {
+            username: Username::parse(name).unwrap(),
+            email: Email::parse(&format!("{name}@example.com")).unwrap(),
+            password_hash: PasswordHash::from_phc("$argon2id$test".into()),
+            is_staff: false,
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+async fn product<S: ShopStore>(store: &S, name: &str, price_minor: i64, stock: i64) -> Product {
+    let category = match store.list_categories().await.unwrap().first() {
+        Some(category) => category.id,
+        None => {
+            store
+                .create_category(CategoryRecord {
+                    name: "Goods".into(),
+                    slug: "goods".into(),
+                    description: String::new(),
+                    parent: None,
+                })
+                .await
+                .unwrap()
+                .id
+        }
+    };
+    store
+        .create_product(ProductRecord {
+            name: name.into(),
+            slug: crate::domain::catalog::slugify(name),
+            sku: format!("SKU-{}", crate::domain::catalog::slugify(name)),
+            description: String::new(),
+            price_minor,
+            category,
+            stock,
+            is_active: true,
+        })
+        .await
+        .unwrap()
+}
+
+fn order_of(user: UserId, product: &Product, quantity: i64, key: Option<&str>) -> NewOrder {
+    NewOrder {
+        user_id: user,
+        items: vec![OrderItem {
+            product_id: product.id,
+            product_name: product.name.clone(),
+            unit_price_minor: product.price_minor,
+            quantity,
+        }],
+        subtotal_minor: product.price_minor * quantity,
+        total_minor: product.price_minor * quantity,
+        currency: "USD".into(),
+        shipping_address: Some(serde_json::json!({"city": "Springfield"})),
+        note: "note".into(),
+        cart_items: Vec::new(),
+        idempotency: key.map(|key| IdempotencyKey {
+            key: key.into(),
+            fingerprint: "fp".into(),
+        }),
+        notification: Box::new(|order| NewTask {
+            job: "confirm".into(),
+            payload: serde_json::json!({ "order": order }),
+            run_at: Utc::now(),
+            max_attempts: 3,
+        }),
+    }
+}
+
+async fn stock_of<S: ShopStore>(store: &S, id: ProductId) -> i64 {
+    store.find_product(id).await.unwrap().unwrap().stock
+}
+
+/// Lines are added (merging by product), changed, removed and cleared, only by their owner.
+pub async fn carts_belong_to_their_user<S: ShopStore>(store: Arc<S>) {
+    let ann = user(&*store, "ann").await;
+    let bob = user(&*store, "bob").await;
+    let tea = product(&*store, "Tea", 250, 10).await;
+    let mug = product(&*store, "Mug", 800, 10).await;
+
+    let (cart, lines) = store.cart(ann).await.unwrap();
+    assert!(lines.is_empty());
+    assert_eq!(store.cart(ann).await.unwrap().0, cart, "one cart per user");
+    let (line, quantity) = store.add_to_cart(ann, tea.id, 2).await.unwrap();
+    assert_eq!(quantity, 2);
+    let (same, quantity) = store.add_to_cart(ann, tea.id, 3).await.unwrap();
+    assert_eq!((same, quantity), (line, 5));
+    store.add_to_cart(ann, mug.id, 1).await.unwrap();
+    let (_, lines) = store.cart(ann).await.unwrap();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0].product.as_ref().unwrap().name, "Tea");
+
+    assert!(matches!(
+        store.set_cart_quantity(bob, line, 1).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        store.remove_cart_item(bob, line).await,
+        Err(Error::NotFound(_))
+    ));
+    store.set_cart_quantity(ann, line, 1).await.unwrap();
+    assert_eq!(store.cart(ann).await.unwrap().1[0].quantity, 1);
+    store.remove_cart_item(ann, line).await.unwrap();
+    assert_eq!(store.cart(ann).await.unwrap().1.len(), 1);
+    store.clear_cart(ann).await.unwrap();
+    assert!(store.cart(ann).await.unwrap().1.is_empty());
+
+    // A deleted product's line stays, without a product.
+    let gone = product(&*store, "Gone", 100, 1).await;
+    store.add_to_cart(bob, gone.id, 1).await.unwrap();
+    store.delete_product(gone.id).await.unwrap();
+    let (_, lines) = store.cart(bob).await.unwrap();
+    assert_eq!((lines.len(), lines[0].product.is_none()), (1, true));
+}
+
+/// A placement takes stock, records the order, consumes its cart lines and queues its task.
+pub async fn placing_an_order_is_one_transaction<S: ShopStore>(store: Arc<S>) {
+    let ann = user(&*store, "ann").await;
+    let tea = product(&*store, "Tea", 250, 10).await;
+    let (line, _) = store.add_to_cart(ann, tea.id, 4).await.unwrap();
+    let mut order = order_of(ann, &tea, 4, None);
+    order.cart_items = vec![line];
+    let PlaceOrderOutcome::Placed(placed) = store.place_order(order).await.unwrap() else {
+        panic!("not placed")
+    };
+    assert_eq!(placed.status, OrderStatus::Pending);
+    assert_eq!(placed.items.len(), 1);
+    assert_eq!(placed.total_minor, 1000);
+    assert_eq!(
+        placed.shipping_address,
+        Some(serde_json::json!({"city": "Springfield"}))
+    );
+    assert_eq!(stock_of(&*store, tea.id).await, 6);
+    assert!(store.cart(ann).await.unwrap().1.is_empty());
+    assert_eq!(
+        store.find_order(placed.id).await.unwrap(),
+        Some(placed.clone())
+    );
+    let task = store
+        .claim(Utc::now(), std::time::Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(task.payload, serde_json::json!({ "order": placed.id }));
+
+    // Too many, a changed price, or a deleted product: nothing changes.
+    let mug = product(&*store, "Mug", 800, 2).await;
+    let too_many = store
+        .place_order(order_of(ann, &mug, 3, None))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&too_many, PlaceOrderOutcome::Rejected(p)
+        if p[0].kind == CheckoutProblemKind::Shortage && p[0].available == 2),
+        "{too_many:?}"
+    );
+    let mut repriced = mug.clone();
+    repriced.price_minor = 1;
+    let outcome = store
+        .place_order(order_of(ann, &repriced, 1, None))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&outcome, PlaceOrderOutcome::Rejected(p) if p[0].kind == CheckoutProblemKind::PriceChanged)
+    );
+    store.delete_product(mug.id).await.unwrap();
+    let outcome = store
+        .place_order(order_of(ann, &mug, 1, None))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&outcome, PlaceOrderOutcome::Rejected(p) if p[0].kind == CheckoutProblemKind::Unavailable)
+    );
+    assert_eq!(stock_of(&*store, tea.id).await, 6);
+    assert!(
+        store
+            .claim(Utc::now(), std::time::Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// Concurrent placements for the last units sell exactly the stock.
+pub async fn concurrent_checkouts_never_oversell<S: ShopStore>(store: Arc<S>) {
+    let tea = product(&*store, "Tea", 250, 10).await;
+    let mut buyers = Vec::new();
+    for i in 0..30 {
+        buyers.push(user(&*store, &format!("buyer{i}")).await);
+    }
+    let attempts = buyers.into_iter().map(|buyer| {
+        let store = store.clone();
+        let tea = tea.clone();
+        tokio::spawn(async move { store.place_order(order_of(buyer, &tea, 1, None)).await })
+    });
+    let outcomes: Vec<_> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().unwrap())
+        .collect();
+    let placed = outcomes
+        .iter()
+        .filter(|o| matches!(o, PlaceOrderOutcome::Placed(_)))
+        .count();
+    assert_eq!(placed, 10);
+    assert_eq!(stock_of(&*store, tea.id).await, 0);
+}
+
+/// Concurrent placements under one key make one order; the rest are duplicates of it.
+pub async fn idempotency_keys_make_one_order<S: ShopStore>(store: Arc<S>) {
+    let ann = user(&*store, "ann").await;
+    let tea = product(&*store, "Tea", 250, 100).await;
+    let attempts = (0..8).map(|_| {
+        let store = store.clone();
+        let tea = tea.clone();
+        tokio::spawn(async move { store.place_order(order_of(ann, &tea, 1, Some("k"))).await })
+    });
+    let outcomes: Vec<_> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().unwrap())
+        .collect();
+    let placed: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            PlaceOrderOutcome::Placed(order) => Some(order.id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(placed.len(), 1, "{outcomes:?}");
+    for outcome in &outcomes {
+        if let PlaceOrderOutcome::Duplicate { order, fingerprint } = outcome {
+            assert_eq!((*order, fingerprint.as_str()), (placed[0], "fp"));
+        }
+    }
+    assert_eq!(stock_of(&*store, tea.id).await, 99);
+    assert_eq!(
+        store.find_order_by_key(ann, "k").await.unwrap(),
+        Some((placed[0], "fp".to_owned()))
+    );
+    assert_eq!(
+        store
+            .purge_idempotency_keys(Utc::now() + chrono::Duration::seconds(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.find_order_by_key(ann, "k").await.unwrap(), None);
+}
+
+/// Status changes happen only from the expected status; cancelling restocks.
+pub async fn status_changes_are_conditional<S: ShopStore>(store: Arc<S>) {
+    let ann = user(&*store, "ann").await;
+    let tea = product(&*store, "Tea", 250, 10).await;
+    let PlaceOrderOutcome::Placed(order) = store
+        .place_order(order_of(ann, &tea, 3, None))
+        .await
+        .unwrap()
+    else {
+        panic!("not placed")
+    };
+    let paid = store
+        .change_status(order.id, OrderStatus::Pending, OrderStatus::Paid, false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(paid.status, OrderStatus::Paid);
+    assert_eq!(
+        store
+            .change_status(order.id, OrderStatus::Pending, OrderStatus::Cancelled, true)
+            .await
+            .unwrap(),
+        None,
+        "no longer pending"
+    );
+    assert_eq!(stock_of(&*store, tea.id).await, 7);
+    store
+        .change_status(order.id, OrderStatus::Paid, OrderStatus::Cancelled, true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stock_of(&*store, tea.id).await, 10);
+}
+
+/// Lists are newest first and filter by user and status.
+pub async fn orders_list_newest_first<S: ShopStore>(store: Arc<S>) {
+    let ann = user(&*store, "ann").await;
+    let bob = user(&*store, "bob").await;
+    let tea = product(&*store, "Tea", 250, 100).await;
+    let mut ids = Vec::new();
+    for buyer in [ann, bob, ann] {
+        if let PlaceOrderOutcome::Placed(order) = store
+            .place_order(order_of(buyer, &tea, 1, None))
+            .await
+            .unwrap()
+        {
+            ids.push(order.id);
+        }
+    }
+    store
+        .change_status(ids[2], OrderStatus::Pending, OrderStatus::Paid, false)
+        .await
+        .unwrap();
+    let all = |user, status| OrderListQuery {
+        user,
+        status,
+        offset: 0,
+        limit: 10,
+    };
+    let (orders, total) = store.list_orders(&all(None, None)).await.unwrap();
+    assert_eq!(
+        (orders.iter().map(|o| o.id).collect::<Vec<_>>(), total),
+        (vec![ids[2], ids[1], ids[0]], 3)
+    );
+    assert_eq!(orders[0].items.len(), 1);
+    let (orders, total) = store.list_orders(&all(Some(ann), None)).await.unwrap();
+    assert_eq!((orders.len(), total), (2, 2));
+    let (orders, _) = store
+        .list_orders(&all(Some(ann), Some(OrderStatus::Pending)))
+        .await
+        .unwrap();
+    assert_eq!(
+        orders.iter().map(|o| o.id).collect::<Vec<_>>(),
+        vec![ids[0]]
+    );
+    let (orders, total) = store
+        .list_orders(&OrderListQuery {
+            offset: 2,
+            limit: 10,
+            ..all(None, None)
+        })
+        .await
+        .unwrap();
+    assert_eq!((orders.len(), total), (1, 3));
+}

@@ -1,0 +1,632 @@
+//! Categories, products, list queries and the change log.
+//!
+//! The change log and the products' search vectors are written by triggers (see
+//! `migrations/postgres/0003_catalog.sql`), so this module never writes either itself. Which
+//! unique value is taken is read from the name of the violated constraint, never from the
+//! message text.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use commerce_core::domain::{
+    Category, CategoryId, CategoryRecord, Product, ProductId, ProductRecord,
+};
+use commerce_core::ports::{
+    CatalogChange, CatalogStore, IndexDocument, ProductFilter, ProductListQuery, ProductOrdering,
+    ProductPage,
+};
+use commerce_core::{Error, Result};
+use sqlx::{Postgres, QueryBuilder};
+
+use super::{PostgresDatabase, db_error, is_unique_violation};
+
+/// The unique constraint on lowercased category names, named in the migration.
+const CATEGORY_NAME_CONSTRAINT: &str = "categories_name_key_unique";
+/// The unique constraint on product SKUs, named in the migration.
+const PRODUCT_SKU_CONSTRAINT: &str = "products_sku_unique";
+/// Rows per statement of an import: arrays of this many values are a few hundred kilobytes,
+/// so one statement never builds a huge message, and a large import still takes few.
+const IMPORT_ROWS_PER_STATEMENT: usize = 5_000;
+
+#[derive(sqlx::FromRow)]
+struct CategoryRow {
+    id: i64,
+    name: String,
+    slug: String,
+    description: String,
+    parent_id: Option<i64>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<CategoryRow> for Category {
+    fn from(row: CategoryRow) -> Self {
+        Category {
+            id: CategoryId(row.id),
+            name: row.name,
+            slug: row.slug,
+            description: row.description,
+            parent: row.parent_id.map(CategoryId),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ProductRow {
+    id: i64,
+    name: String,
+    slug: String,
+    sku: String,
+    description: String,
+    price_minor: i64,
+    category_id: i64,
+    stock: i64,
+    is_active: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<ProductRow> for Product {
+    fn from(row: ProductRow) -> Self {
+        Product {
+            id: ProductId(row.id),
+            name: row.name,
+            slug: row.slug,
+            sku: row.sku,
+            description: row.description,
+            price_minor: row.price_minor,
+            category: CategoryId(row.category_id),
+            stock: row.stock,
+            is_active: row.is_active,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct IndexRow {
+    id: i64,
+    name: String,
+    description: String,
+    category_id: i64,
+    category_name: String,
+    price_minor: i64,
+    stock: i64,
+    is_active: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl From<IndexRow> for IndexDocument {
+    fn from(row: IndexRow) -> Self {
+        IndexDocument {
+            id: ProductId(row.id),
+            name: row.name,
+            description: row.description,
+            category: CategoryId(row.category_id),
+            category_name: row.category_name,
+            price_minor: row.price_minor,
+            stock: row.stock,
+            is_active: row.is_active,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// The columns of a [`CategoryRow`], as a literal so that queries stay static strings.
+macro_rules! category_columns {
+    () => {
+        "id, name, slug, description, parent_id, created_at, updated_at"
+    };
+}
+
+/// The columns of a [`ProductRow`], as a literal so that queries stay static strings.
+macro_rules! product_columns {
+    () => {
+        "id, name, slug, sku, description, price_minor, category_id, stock, is_active, created_at, updated_at"
+    };
+}
+
+const INDEX_SELECT: &str = "SELECT p.id, p.name, p.description, p.category_id, \
+     c.name AS category_name, p.price_minor, p.stock, p.is_active, p.created_at \
+     FROM products p JOIN categories c ON c.id = p.category_id";
+
+/// The case-insensitive form under which category names are unique: Rust's Unicode
+/// lowercasing, as on SQLite, so that both backends agree on what counts as taken.
+fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation)
+}
+
+/// Whether `error` violated the constraint named `constraint`.
+fn violated(error: &sqlx::Error, constraint: &str) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.constraint() == Some(constraint))
+}
+
+/// Which unique value of a category is taken. PostgreSQL checks the name before the slug
+/// (the order the migration declares them), so a name clash is reported when both are.
+fn category_conflict(error: &sqlx::Error) -> Error {
+    if violated(error, CATEGORY_NAME_CONSTRAINT) {
+        Error::AlreadyExists {
+            field: "name",
+            message: "category with this name already exists".into(),
+        }
+    } else {
+        Error::AlreadyExists {
+            field: "slug",
+            message: "category with this slug already exists".into(),
+        }
+    }
+}
+
+/// Which unique value of a product is taken; the SKU when both are, as on SQLite.
+fn product_conflict(error: &sqlx::Error) -> Error {
+    if violated(error, PRODUCT_SKU_CONSTRAINT) {
+        Error::AlreadyExists {
+            field: "sku",
+            message: "product with this sku already exists".into(),
+        }
+    } else {
+        Error::AlreadyExists {
+            field: "slug",
+            message: "product with this slug already exists".into(),
+        }
+    }
+}
+
+fn unknown_parent(parent: Option<CategoryId>) -> Error {
+    let id = parent.map_or(0, |id| id.0);
+    Error::invalid(
+        "parent",
+        format!("invalid pk \"{id}\": object does not exist"),
+    )
+}
+
+fn unknown_category(category: CategoryId) -> Error {
+    Error::invalid(
+        "category",
+        format!("invalid pk \"{category}\": object does not exist"),
+    )
+}
+
+/// Appends the filter's conditions; every value is bound, never spliced. Shared with the
+/// in-database search, which filters the same table the same way.
+pub(super) fn push_filter(sql: &mut QueryBuilder<Postgres>, filter: &ProductFilter) {
+    sql.push(" WHERE TRUE");
+    if filter.active_only {
+        sql.push(" AND p.is_active");
+    }
+    if let Some(categories) = &filter.categories {
+        if categories.is_empty() {
+            sql.push(" AND FALSE");
+        } else {
+            let ids: Vec<i64> = categories.iter().map(|c| c.0).collect();
+            sql.push(" AND p.category_id = ANY(")
+                .push_bind(ids)
+                .push(")");
+        }
+    }
+    if let Some(min) = filter.min_price {
+        sql.push(" AND p.price_minor >= ").push_bind(min);
+    }
+    if let Some(max) = filter.max_price {
+        sql.push(" AND p.price_minor <= ").push_bind(max);
+    }
+    match filter.in_stock {
+        Some(true) => {
+            sql.push(" AND p.stock > 0");
+        }
+        Some(false) => {
+            sql.push(" AND p.stock = 0");
+        }
+        None => {}
+    }
+}
+
+/// The ORDER BY clause; the id breaks ties in the same direction so an index on (key, id)
+/// serves both. `p.name` sorts in byte order: the column is declared `COLLATE "C"`.
+pub(super) fn order_by(ordering: ProductOrdering) -> &'static str {
+    match ordering {
+        ProductOrdering::PriceAscending => " ORDER BY p.price_minor ASC, p.id ASC",
+        ProductOrdering::PriceDescending => " ORDER BY p.price_minor DESC, p.id DESC",
+        ProductOrdering::NameAscending => " ORDER BY p.name ASC, p.id ASC",
+        ProductOrdering::NameDescending => " ORDER BY p.name DESC, p.id DESC",
+        ProductOrdering::CreatedAscending => " ORDER BY p.created_at ASC, p.id ASC",
+        ProductOrdering::CreatedDescending => " ORDER BY p.created_at DESC, p.id DESC",
+        ProductOrdering::StockAscending => " ORDER BY p.stock ASC, p.id ASC",
+        ProductOrdering::StockDescending => " ORDER BY p.stock DESC, p.id DESC",
+    }
+}
+
+/// LIMIT and OFFSET, bound; an offset beyond what PostgreSQL takes is clamped, which skips
+/// everything all the same.
+pub(super) fn push_page(sql: &mut QueryBuilder<Postgres>, offset: u64, limit: u32) {
+    sql.push(" LIMIT ")
+        .push_bind(i64::from(limit))
+        .push(" OFFSET ")
+        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+}
+
+/// One field of every product, as an array parameter for `UNNEST`.
+fn column<'a, T>(products: &'a [ProductRecord], field: impl Fn(&'a ProductRecord) -> T) -> Vec<T> {
+    products.iter().map(field).collect()
+}
+
+fn id_array(ids: &[ProductId]) -> Vec<i64> {
+    ids.iter().map(|id| id.0).collect()
+}
+
+#[async_trait]
+impl CatalogStore for PostgresDatabase {
+    async fn create_category(&self, category: CategoryRecord) -> Result<Category> {
+        let inserted = sqlx::query_as::<_, CategoryRow>(concat!(
+            "INSERT INTO categories (name, name_key, slug, description, parent_id, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
+            category_columns!()
+        ))
+        .bind(&category.name)
+        .bind(name_key(&category.name))
+        .bind(&category.slug)
+        .bind(&category.description)
+        .bind(category.parent.map(|p| p.0))
+        .bind(Utc::now())
+        .fetch_one(&self.pool)
+        .await;
+        match inserted {
+            Ok(row) => Ok(row.into()),
+            Err(error) if is_unique_violation(&error) => Err(category_conflict(&error)),
+            Err(error) if is_foreign_key_violation(&error) => Err(unknown_parent(category.parent)),
+            Err(error) => Err(db_error(error)),
+        }
+    }
+
+    async fn update_category(&self, id: CategoryId, category: CategoryRecord) -> Result<Category> {
+        let updated = sqlx::query_as::<_, CategoryRow>(concat!(
+            "UPDATE categories SET name = $2, name_key = $3, slug = $4, description = $5,
+                 parent_id = $6, updated_at = $7
+             WHERE id = $1 RETURNING ",
+            category_columns!()
+        ))
+        .bind(id.0)
+        .bind(&category.name)
+        .bind(name_key(&category.name))
+        .bind(&category.slug)
+        .bind(&category.description)
+        .bind(category.parent.map(|p| p.0))
+        .bind(Utc::now())
+        .fetch_optional(&self.pool)
+        .await;
+        match updated {
+            Ok(Some(row)) => Ok(row.into()),
+            Ok(None) => Err(Error::NotFound("category")),
+            Err(error) if is_unique_violation(&error) => Err(category_conflict(&error)),
+            Err(error) if is_foreign_key_violation(&error) => Err(unknown_parent(category.parent)),
+            Err(error) => Err(db_error(error)),
+        }
+    }
+
+    async fn delete_category(&self, id: CategoryId) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // FOR UPDATE conflicts with the key-share lock a foreign key check takes, so no
+        // product or subcategory can join the category between the counts and the delete.
+        let counts: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM products WHERE category_id = c.id),
+                    (SELECT count(*) FROM categories WHERE parent_id = c.id)
+             FROM categories c WHERE c.id = $1 FOR UPDATE",
+        )
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let Some((products, children)) = counts else {
+            return Err(Error::NotFound("category"));
+        };
+        if products > 0 {
+            return Err(Error::Conflict(format!(
+                "the category still has {products} products; move or delete them first"
+            )));
+        }
+        if children > 0 {
+            return Err(Error::Conflict(format!(
+                "the category still has {children} subcategories; move or delete them first"
+            )));
+        }
+        let deleted = sqlx::query("DELETE FROM categories WHERE id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await;
+        match deleted {
+            Ok(_) => {}
+            // Only if a row arrived in a way the lock does not cover; still a conflict.
+            Err(error) if is_foreign_key_violation(&error) => {
+                return Err(Error::Conflict(
+                    "the category is still in use; move or delete what it holds first".into(),
+                ));
+            }
+            Err(error) => return Err(db_error(error)),
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn find_category(&self, id: CategoryId) -> Result<Option<Category>> {
+        let row = sqlx::query_as::<_, CategoryRow>(concat!(
+            "SELECT ",
+            category_columns!(),
+            " FROM categories WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(row.map(Category::from))
+    }
+
+    async fn list_categories(&self) -> Result<Vec<Category>> {
+        // name_key is COLLATE "C": byte order of the lowercased name, as on SQLite.
+        let rows = sqlx::query_as::<_, CategoryRow>(concat!(
+            "SELECT ",
+            category_columns!(),
+            " FROM categories ORDER BY name_key, id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(rows.into_iter().map(Category::from).collect())
+    }
+
+    async fn create_product(&self, product: ProductRecord) -> Result<Product> {
+        let inserted = sqlx::query_as::<_, ProductRow>(concat!(
+            "INSERT INTO products (name, slug, sku, description, price_minor, category_id, stock,
+                 is_active, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING ",
+            product_columns!()
+        ))
+        .bind(&product.name)
+        .bind(&product.slug)
+        .bind(&product.sku)
+        .bind(&product.description)
+        .bind(product.price_minor)
+        .bind(product.category.0)
+        .bind(product.stock)
+        .bind(product.is_active)
+        .bind(Utc::now())
+        .fetch_one(&self.pool)
+        .await;
+        match inserted {
+            Ok(row) => Ok(row.into()),
+            Err(error) if is_unique_violation(&error) => Err(product_conflict(&error)),
+            Err(error) if is_foreign_key_violation(&error) => {
+                Err(unknown_category(product.category))
+            }
+            Err(error) => Err(db_error(error)),
+        }
+    }
+
+    async fn import_products(&self, products: &[ProductRecord]) -> Result<u64> {
+        if products.is_empty() {
+            return Ok(0);
+        }
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        for chunk in products.chunks(IMPORT_ROWS_PER_STATEMENT) {
+            // One array per column: eight bind parameters however many rows, and one plan.
+            let inserted = sqlx::query(
+                "INSERT INTO products (name, slug, sku, description, price_minor, category_id,
+                     stock, is_active, created_at, updated_at)
+                 SELECT name, slug, sku, description, price_minor, category_id, stock,
+                     is_active, $9, $9
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[],
+                     $6::int8[], $7::int8[], $8::bool[])
+                     AS imported (name, slug, sku, description, price_minor, category_id,
+                         stock, is_active)",
+            )
+            .bind(column(chunk, |p| p.name.as_str()))
+            .bind(column(chunk, |p| p.slug.as_str()))
+            .bind(column(chunk, |p| p.sku.as_str()))
+            .bind(column(chunk, |p| p.description.as_str()))
+            .bind(column(chunk, |p| p.price_minor))
+            .bind(column(chunk, |p| p.category.0))
+            .bind(column(chunk, |p| p.stock))
+            .bind(column(chunk, |p| p.is_active))
+            .bind(now)
+            .execute(&mut *tx)
+            .await;
+            // Returning drops the transaction, which rolls back every chunk before this one.
+            if let Err(error) = inserted {
+                return Err(if is_unique_violation(&error) {
+                    let field = if violated(&error, PRODUCT_SKU_CONSTRAINT) {
+                        "sku"
+                    } else {
+                        "slug"
+                    };
+                    Error::Conflict(format!(
+                        "an imported product's {field} is already taken or repeated in the import"
+                    ))
+                } else if is_foreign_key_violation(&error) {
+                    Error::invalid("category", "an imported product's category does not exist")
+                } else {
+                    db_error(error)
+                });
+            }
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(products.len() as u64)
+    }
+
+    async fn update_product(&self, id: ProductId, product: ProductRecord) -> Result<Product> {
+        let updated = sqlx::query_as::<_, ProductRow>(concat!(
+            "UPDATE products SET name = $2, slug = $3, sku = $4, description = $5,
+                 price_minor = $6, category_id = $7, stock = $8, is_active = $9, updated_at = $10
+             WHERE id = $1 RETURNING ",
+            product_columns!()
+        ))
+        .bind(id.0)
+        .bind(&product.name)
+        .bind(&product.slug)
+        .bind(&product.sku)
+        .bind(&product.description)
+        .bind(product.price_minor)
+        .bind(product.category.0)
+        .bind(product.stock)
+        .bind(product.is_active)
+        .bind(Utc::now())
+        .fetch_optional(&self.pool)
+        .await;
+        match updated {
+            Ok(Some(row)) => Ok(row.into()),
+            Ok(None) => Err(Error::NotFound("product")),
+            Err(error) if is_unique_violation(&error) => Err(product_conflict(&error)),
+            Err(error) if is_foreign_key_violation(&error) => {
+                Err(unknown_category(product.category))
+            }
+            Err(error) => Err(db_error(error)),
+        }
+    }
+
+    async fn delete_product(&self, id: ProductId) -> Result<()> {
+        let deleted = sqlx::query("DELETE FROM products WHERE id = $1")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(Error::NotFound("product"));
+        }
+        Ok(())
+    }
+
+    async fn find_product(&self, id: ProductId) -> Result<Option<Product>> {
+        let row = sqlx::query_as::<_, ProductRow>(concat!(
+            "SELECT ",
+            product_columns!(),
+            " FROM products WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(row.map(Product::from))
+    }
+
+    async fn products_by_ids(&self, ids: &[ProductId]) -> Result<Vec<Product>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One array parameter: one statement text (and cached plan) whatever the count.
+        let rows = sqlx::query_as::<_, ProductRow>(concat!(
+            "SELECT ",
+            product_columns!(),
+            " FROM products WHERE id = ANY($1)"
+        ))
+        .bind(id_array(ids))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(rows.into_iter().map(Product::from).collect())
+    }
+
+    async fn list_products(&self, query: &ProductListQuery) -> Result<ProductPage> {
+        let mut count = QueryBuilder::<Postgres>::new("SELECT count(*) FROM products p");
+        push_filter(&mut count, &query.filter);
+        let total: i64 = count
+            .build_query_scalar()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let total = u64::try_from(total).unwrap_or(0);
+        if query.offset >= total || query.limit == 0 {
+            return Ok(ProductPage {
+                items: Vec::new(),
+                total,
+            });
+        }
+        let mut page = QueryBuilder::<Postgres>::new(concat!(
+            "SELECT ",
+            product_columns!(),
+            " FROM products p"
+        ));
+        push_filter(&mut page, &query.filter);
+        page.push(order_by(query.ordering));
+        push_page(&mut page, query.offset, query.limit);
+        let rows = page
+            .build_query_as::<ProductRow>()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(ProductPage {
+            items: rows.into_iter().map(Product::from).collect(),
+            total,
+        })
+    }
+
+    async fn changes_since(&self, after: u64, limit: u32) -> Result<Vec<CatalogChange>> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT seq, product_id FROM catalog_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(seq, product)| CatalogChange {
+                seq: u64::try_from(seq).unwrap_or(0),
+                product: ProductId(product),
+            })
+            .collect())
+    }
+
+    async fn latest_change(&self) -> Result<u64> {
+        latest_change(&self.pool).await
+    }
+
+    async fn index_documents(&self, ids: &[ProductId]) -> Result<Vec<IndexDocument>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = QueryBuilder::<Postgres>::new(INDEX_SELECT);
+        sql.push(" WHERE p.id = ANY(")
+            .push_bind(id_array(ids))
+            .push(")");
+        let rows = sql
+            .build_query_as::<IndexRow>()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(rows.into_iter().map(IndexDocument::from).collect())
+    }
+
+    async fn index_documents_after(
+        &self,
+        after: ProductId,
+        limit: u32,
+    ) -> Result<Vec<IndexDocument>> {
+        let mut sql = QueryBuilder::<Postgres>::new(INDEX_SELECT);
+        sql.push(" WHERE p.id > ")
+            .push_bind(after.0)
+            .push(" ORDER BY p.id LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = sql
+            .build_query_as::<IndexRow>()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(rows.into_iter().map(IndexDocument::from).collect())
+    }
+}
+
+/// The position of the newest change-log entry, 0 when empty. Entries are numbered in commit
+/// order (see the migration), so every entry up to this one is visible to whoever reads it.
+pub(super) async fn latest_change(pool: &sqlx::PgPool) -> Result<u64> {
+    let seq: i64 = sqlx::query_scalar("SELECT COALESCE(max(seq), 0) FROM catalog_changes")
+        .fetch_one(pool)
+        .await
+        .map_err(db_error)?;
+    Ok(u64::try_from(seq).unwrap_or(0))
+}
