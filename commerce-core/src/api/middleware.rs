@@ -92,3 +92,82 @@ pub(crate) fn limit_body<E: Endpoint + 'static>(
         })
     }
 }
+
+/// The methods each documented path answers, to tell clients what a 405 would have accepted.
+pub(crate) struct AllowedMethods {
+    routes: Vec<(Vec<String>, String)>,
+}
+
+impl AllowedMethods {
+    /// From the APIs' metadata; paths are templates such as `/api/products/{id}`.
+    pub(crate) fn new(apis: Vec<poem_openapi::registry::MetaApi>) -> Self {
+        let mut routes: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+        for api in apis {
+            for path in api.paths {
+                let segments: Vec<String> = path
+                    .path
+                    .trim_end_matches('/')
+                    .split('/')
+                    .map(str::to_owned)
+                    .collect();
+                let methods: Vec<String> = path
+                    .operations
+                    .iter()
+                    .map(|o| o.method.to_string())
+                    .collect();
+                match routes.iter_mut().find(|(s, _)| *s == segments) {
+                    Some((_, known)) => known.extend(methods),
+                    None => routes.push((segments, methods)),
+                }
+            }
+        }
+        Self {
+            routes: routes
+                .into_iter()
+                .map(|(segments, mut methods)| {
+                    methods.sort();
+                    methods.dedup();
+                    (segments, methods.join(", "))
+                })
+                .collect(),
+        }
+    }
+
+    fn allow(&self, path: &str) -> Option<&str> {
+        let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        self.routes
+            .iter()
+            .find(|(template, _)| {
+                template.len() == segments.len()
+                    && template.iter().zip(&segments).all(|(t, s)| {
+                        (t.starts_with('{') && t.ends_with('}')) || t.starts_with(':') || t == s
+                    })
+            })
+            .map(|(_, methods)| methods.as_str())
+    }
+}
+
+/// Adds the `Allow` header a 405 must carry (RFC 9110).
+pub(crate) fn allow_header<E: Endpoint + 'static>(
+    allowed: Arc<AllowedMethods>,
+) -> impl Fn(Arc<E>, Request) -> futures::future::BoxFuture<'static, Result<Response>>
++ Send
++ Sync
++ 'static {
+    move |next, request| {
+        let allowed = allowed.clone();
+        Box::pin(async move {
+            let path = request.uri().path().to_owned();
+            let mut response = next.call(request).await?.into_response();
+            if response.status() == StatusCode::METHOD_NOT_ALLOWED
+                && let Some(methods) = allowed.allow(&path)
+                && let Ok(value) = HeaderValue::from_str(methods)
+            {
+                response
+                    .headers_mut()
+                    .insert(poem::http::header::ALLOW, value);
+            }
+            Ok(response)
+        })
+    }
+}

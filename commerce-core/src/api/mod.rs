@@ -75,7 +75,8 @@ fn core_apis(shop: &Shop) -> CoreApis {
 }
 
 /// The whole HTTP application: APIs, spec, docs and the middleware every request goes through.
-pub(crate) fn app(shop: &Shop, extra: impl OpenApi + 'static) -> BoxEndpoint<'static> {
+pub(crate) fn app<Extra: OpenApi + 'static>(shop: &Shop, extra: Extra) -> BoxEndpoint<'static> {
+    let allowed = std::sync::Arc::new(middleware::AllowedMethods::new(<(CoreApis, Extra)>::meta()));
     let service = service((core_apis(shop), extra));
     let spec = service.spec_endpoint();
     let docs = service.swagger_ui();
@@ -85,6 +86,7 @@ pub(crate) fn app(shop: &Shop, extra: impl OpenApi + 'static) -> BoxEndpoint<'st
         .nest("/docs", docs)
         .around(middleware::limit_body(shop.config.max_body_bytes))
         .catch_all_error(|error| async move { problem::into_problem_response(error) })
+        .around(middleware::allow_header(allowed))
         .with(NormalizePath::new(TrailingSlash::Trim))
         .around(middleware::log_request)
         .boxed()

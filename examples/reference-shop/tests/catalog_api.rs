@@ -595,3 +595,28 @@ async fn no_reader_sees_an_old_price_after_the_update_returns() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_wrong_method_answers_405_with_allow() {
+    let app = spawn_app().await;
+    for (method, path, allow) in [
+        (Method::PUT, "/api/products/", "GET, POST"),
+        (Method::POST, "/api/products/7/", "DELETE, GET, PATCH, PUT"),
+        (Method::DELETE, "/api/auth/login", "POST"),
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+        let (_, problem) = common::decode(response).await;
+        assert_eq!(problem["status"], 405);
+    }
+}
