@@ -30,9 +30,9 @@ if [ ! -f "$data/seeded" ]; then
     touch "$data/seeded"
 fi
 
-target/release/reference-shop serve & shop=$!
-target/release/baseline "127.0.0.1:$baseline_port" & baseline=$!
-trap 'kill $shop $baseline 2>/dev/null || true' EXIT
+target/release/reference-shop serve & shop_pid=$!
+target/release/baseline "127.0.0.1:$baseline_port" & baseline_pid=$!
+trap 'kill $shop_pid $baseline_pid 2>/dev/null || true' EXIT
 for port in $shop_port $baseline_port; do
     for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 done
@@ -63,4 +63,4 @@ echo "$products products, $connections connections, ${duration}s each ($(nproc) 
 echo "$results" | awk '
     NR == 1 { base = $2 }
     { printf "%-16s %10.0f req/s  p50 %-9s p99 %-9s  %.3f x baseline\n", $1, $2, $3, $4, $2 / base }'
-echo "shop RSS after load: $(ps -o rss= -p $shop) KiB"
+echo "shop RSS after load: $(ps -o rss= -p $shop_pid) KiB"

@@ -4,14 +4,15 @@
 //! of `commerce-core` and nothing else: no business rules live here, and each backend proves
 //! itself by running the core conformance suites (`commerce_core::testkit`).
 //!
-//! | feature    | plugin            | provides                                   | URL            |
-//! |------------|-------------------|--------------------------------------------|----------------|
-//! | `sqlite`   | [`SqlitePlugin`]   | users, tokens, task queue                  | `sqlite://…`   |
-//! | `postgres` | [`PostgresPlugin`] | users, tokens, task queue (LISTEN/NOTIFY)  | `postgres://…` |
-//! | `moka`     | [`MokaCachePlugin`]| an in-process cache                        | `memory://`    |
-//! | `redis`    | [`RedisCachePlugin`] | a cache shared by every instance         | `redis://…`, `rediss://…` |
-//! | `log-mail` | [`LogMailPlugin`]  | a mailer writing to the log (development)  | `log://`       |
-//! | `tantivy`  | [`TantivySearchPlugin`] | an embedded product search index     | `tantivy://…`  |
+//! | feature    | plugin                  | provides                                      | chosen by                   |
+//! |------------|-------------------------|-----------------------------------------------|-----------------------------|
+//! | `sqlite`   | [`SqlitePlugin`]        | users, tokens, catalogue, carts, orders, task queue | `DATABASE_URL=sqlite://…` |
+//! | `postgres` | [`PostgresPlugin`]      | the same, the queue woken by LISTEN/NOTIFY    | `DATABASE_URL=postgres://…` |
+//! | `postgres` | `PostgresSearchPlugin`  | product search in the database (tsvector)     | `SEARCH_BACKEND=postgres`   |
+//! | `tantivy`  | [`TantivySearchPlugin`] | an embedded product search index (default)    | `SEARCH_BACKEND=tantivy`    |
+//! | `moka`     | [`MokaCachePlugin`]     | an in-process cache (default)                 | `REDIS_URL` unset           |
+//! | `redis`    | [`RedisCachePlugin`]    | a cache shared by every instance              | `REDIS_URL=redis://…`       |
+//! | `log-mail` | [`LogMailPlugin`]       | a mailer writing to the log (development)     | `SMTP_URL` unset            |
 //!
 //! Each plugin registers a factory with `inventory`, so a binary that links this crate (for
 //! example with `use commerce_plugins as _;`) can assemble a shop from its configuration.

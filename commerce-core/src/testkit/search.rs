@@ -152,7 +152,7 @@ fn passes(doc: &IndexDocument, filter: &ProductFilter) -> bool {
         && (!filter.active_only || doc.is_active)
 }
 
-/// The reference model of [`ProductOrdering`]: the key, then ascending id.
+/// The reference model of [`ProductOrdering`]: the key, then the id in the key's direction.
 fn compare(a: &IndexDocument, b: &IndexDocument, ordering: ProductOrdering) -> Ordering {
     use ProductOrdering::*;
     // Ties break by id in the ordering's own direction, as the catalogue store's lists do.
@@ -389,7 +389,7 @@ pub async fn multi_word_queries_need_every_word<S: SearchIndex>(index: Arc<S>) {
 }
 
 /// Empty or blank text matches every product the filter lets through, by ascending id when
-/// no ordering is asked for: the service uses the index for filtered lists too.
+/// no ordering is asked for, so a backend can serve filtered lists as well as searches.
 pub async fn empty_text_matches_every_filtered_product<S: SearchIndex>(index: Arc<S>) {
     let docs = tied_catalogue();
     load_scrambled(&*index, &docs).await;

@@ -1,6 +1,6 @@
 //! SQLite: the embedded default database, over sqlx.
 //!
-//! One file holds users, tokens and the task queue. The pool runs in WAL mode (readers never
+//! One file holds users, tokens, the catalogue, carts, orders and the task queue. The pool runs in WAL mode (readers never
 //! wait for the writer), waits up to five seconds for a busy database instead of failing, and
 //! enforces foreign keys. Migrations live in `migrations/sqlite/` at the workspace root.
 

@@ -7,9 +7,10 @@
 //!
 //! Filters are term and term-set queries on indexed fields, and a range on the price column,
 //! intersected with the text query: the engine leaps over what they exclude rather than
-//! loading and checking documents. Every order,
-//! relevance included, is one top-k collector whose key ends with the id, so ties break by
-//! ascending id inside tantivy, and the exact total comes from a `Count` in the same search.
+//! loading and checking documents. Every order, relevance included, is one top-k collector
+//! whose key ends with the id, so ties break by id inside tantivy (ascending for relevance and
+//! ascending orderings, descending for descending ones, as the catalogue store's lists do), and
+//! the exact total comes from a `Count` in the same search.
 
 use std::ops::{Bound, Range};
 
