@@ -1,4 +1,4 @@
--- wrk script: filtered product lists with varied bounds, so the response cache rarely helps.
+-- wrk script: filtered product lists with varied bounds, none of them answered from the cache.
 local counter = 0
 request = function()
   counter = counter + 1
@@ -9,5 +9,6 @@ request = function()
   local path = string.format("/api/products/?min_price=%d&max_price=%d&ordering=%s", min, max, ordering)
   if counter % 2 == 0 then path = path .. "&category=" .. category end
   if counter % 3 == 0 then path = path .. "&in_stock=true" end
-  return wrk.format("GET", path)
+  -- A unique parameter per request: the response cache must not answer any of them.
+  return wrk.format("GET", path .. "&uncached=" .. counter)
 end

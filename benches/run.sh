@@ -2,29 +2,44 @@
 # The catalogue load benchmark (not part of the test suite).
 #
 #   bash benches/run.sh [PRODUCTS] [DURATION_SECONDS]     # defaults: 1000000 products, 15 s
+#   BENCH_DATABASE=postgres bash benches/run.sh           # on PostgreSQL (TEST_POSTGRES_URL's server)
+#   BENCH_DATABASE=postgres SEARCH_BACKEND=postgres bash benches/run.sh   # tsvector search
 #
-# Builds the release binaries, seeds a fresh SQLite catalogue (reused by later runs of the
-# same size), starts the reference shop and the bare poem-openapi baseline, and drives each
+# Builds the release binaries, seeds a fresh catalogue (reused by later runs of the same size
+# and database), starts the reference shop and the bare poem-openapi baseline, and drives each
 # with wrk at 32 connections on 2 threads. Prints requests/s, p50 and p99 per endpoint, and
-# each endpoint's throughput as a ratio of the baseline's. Needs `wrk` (apt-get install wrk).
+# each endpoint's throughput as a ratio of the baseline's, then the checkout benchmark.
+# Needs `wrk` (apt-get install wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 products=${1:-1000000}
 duration=${2:-15}
 connections=32
-data="target/bench-data/$products"
+database=${BENCH_DATABASE:-sqlite}
+search=${SEARCH_BACKEND:-tantivy}
+data="target/bench-data/$database-$products"
 shop_port=18000
 baseline_port=18001
 
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
 cargo build --release -q -p reference-shop -p load-bench
 
-export DATABASE_URL="sqlite://$data/shop.db" SEARCH_INDEX_PATH="$data/search"
+if [ "$database" = postgres ]; then
+    server=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+    export DATABASE_URL="${server%/*}/bench_$products"
+    psql "$server" -qc "CREATE DATABASE bench_$products" 2>/dev/null || true
+else
+    export DATABASE_URL="sqlite://$data/shop.db"
+fi
+export SEARCH_BACKEND=$search SEARCH_INDEX_PATH="$data/search"
 export JWT_SECRET="benchmark-secret-benchmark-secret-benchmark" COMMERCE_ENV=production
 export RUST_LOG=warn PORT=$shop_port HOST=127.0.0.1
 if [ ! -f "$data/seeded" ]; then
     rm -rf "$data" && mkdir -p "$data"
+    if [ "$database" = postgres ]; then
+        psql "$server" -qc "DROP DATABASE IF EXISTS bench_$products" -c "CREATE DATABASE bench_$products"
+    fi
     /usr/bin/time -f "seed-demo: %e s, max RSS %M KiB" \
         target/release/reference-shop seed-demo --products "$products" --categories 50
     touch "$data/seeded"
@@ -59,8 +74,13 @@ results=$(
     run search "$shop" benches/search-terms.lua
 )
 echo
-echo "$products products, $connections connections, ${duration}s each ($(nproc) cores)"
+echo "$products products on $database, search by $search, $connections connections, ${duration}s each ($(nproc) cores)"
 echo "$results" | awk '
     NR == 1 { base = $2 }
     { printf "%-16s %10.0f req/s  p50 %-9s p99 %-9s  %.3f x baseline\n", $1, $2, $3, $4, $2 / base }'
 echo "shop RSS after load: $(ps -o rss= -p $shop_pid) KiB"
+
+if [ "$database" = sqlite ]; then
+    echo
+    target/release/checkout "$shop" "$data/shop.db" "$duration"
+fi

@@ -18,5 +18,6 @@ request = function()
   local extra = ""
   if counter % 4 == 0 then extra = "&ordering=price" end
   if counter % 5 == 0 then extra = extra .. "&max_price=50" end
-  return wrk.format("GET", "/api/products/?search=" .. query .. extra)
+  -- A unique parameter per request: the response cache must not answer any of them.
+  return wrk.format("GET", "/api/products/?search=" .. query .. extra .. "&uncached=" .. counter)
 end
