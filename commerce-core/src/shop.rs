@@ -118,7 +118,13 @@ impl Shop {
         };
         let worker = tokio::spawn(self.worker().run(when_stopped()));
         // The index catches up (or rebuilds) in the background, so start-up never waits for it.
-        let indexer = tokio::spawn(self.catalog.indexer().clone().run(when_stopped()));
+        // A change applied in the background was made elsewhere (this instance's own writes
+        // invalidate as they happen): cached responses may show it stale.
+        let responses = self.catalog.responses().clone();
+        let indexer = tokio::spawn(self.catalog.indexer().clone().run(
+            async move || responses.invalidate_all().await,
+            when_stopped(),
+        ));
         let housekeeping = tokio::spawn(housekeeping(
             self.auth.clone(),
             self.orders.clone(),

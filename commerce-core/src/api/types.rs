@@ -9,7 +9,8 @@ use serde_json::Value;
 /// A JSON string and nothing else.
 ///
 /// poem-openapi's `String` also accepts a JSON number or boolean and turns it into text, so a
-/// body the spec forbids (`{"username": 5}`) would be served. This type refuses it with 400.
+/// body the spec forbids (`{"username": 5}`) would be served. This type refuses it with 400,
+/// and refuses U+0000 too: PostgreSQL cannot store it, and no field of the shop needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StrictString(pub String);
 
@@ -50,6 +51,9 @@ impl Type for StrictString {
 impl ParseFromJSON for StrictString {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
         match value {
+            Some(Value::String(text)) if text.contains('\0') => Err(ParseError::custom(
+                "text may not contain the NUL character (U+0000)",
+            )),
             Some(Value::String(text)) => Ok(Self(text)),
             other => Err(ParseError::expected_type(other.unwrap_or_default())),
         }

@@ -490,6 +490,8 @@ impl CatalogService {
         let mut errors = FieldErrors::default();
         let search = params
             .search
+            // NUL separates words like white space; PostgreSQL cannot take it in a parameter.
+            .map(|text| text.replace('\0', " "))
             .map(|text| text.split_whitespace().collect::<Vec<_>>().join(" "))
             .filter(|text| !text.is_empty())
             .map(|text| text.chars().take(SEARCH_MAX_CHARS).collect::<String>());

@@ -97,6 +97,14 @@ impl OrderService {
                 format!("ensure this field has no more than {NOTE_MAX_CHARS} characters"),
             ));
         }
+        if let Some(address) = &checkout.shipping_address
+            && contains_nul(address)
+        {
+            return Err(Error::invalid(
+                "shipping_address",
+                "text may not contain the NUL character (U+0000)",
+            ));
+        }
         let key = match checkout.idempotency_key {
             Some(key) => Some(check_key(key)?),
             None => None,
@@ -363,6 +371,19 @@ fn check_key(key: String) -> Result<String> {
             "Idempotency-Key",
             format!("use 1–{KEY_MAX_CHARS} visible ASCII characters, e.g. a UUID"),
         ))
+    }
+}
+
+/// Whether any string in a JSON value (keys included) holds U+0000, which PostgreSQL's JSONB
+/// cannot store.
+fn contains_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(contains_nul),
+        serde_json::Value::Object(fields) => fields
+            .iter()
+            .any(|(key, value)| key.contains('\0') || contains_nul(value)),
+        _ => false,
     }
 }
 

@@ -140,11 +140,21 @@ impl SearchIndexer {
 
     /// Catches up now and then every quarter second, until `shutdown` completes: changes made
     /// by other instances reach this one's index within a second.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    ///
+    /// `on_change` runs whenever a pass applied new changes: another instance wrote to the
+    /// catalogue, so caches this instance keeps to itself must forget what they hold.
+    pub async fn run(self, on_change: impl AsyncFn(), shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let mut seen = None;
         loop {
-            if let Err(error) = self.catch_up().await {
-                tracing::warn!(%error, "search index could not catch up");
+            match self.catch_up().await {
+                Ok(position) => {
+                    if seen.is_some_and(|seen| seen != position) {
+                        on_change().await;
+                    }
+                    seen = Some(position);
+                }
+                Err(error) => tracing::warn!(%error, "search index could not catch up"),
             }
             tokio::select! {
                 () = &mut shutdown => return,

@@ -1,9 +1,9 @@
 //! PostgreSQL: the database for deployments with more than one instance, over sqlx.
 //!
-//! One database holds users, tokens, the task queue and the catalogue, in the same tables as
-//! on SQLite (`migrations/postgres/` at the workspace root); [`PostgresSearch`] searches that
-//! catalogue in place (`SEARCH_BACKEND=postgres`). This module owns connecting, migrating and
-//! turning sqlx errors into [`commerce_core::Error`]; it holds no business rules.
+//! One database holds users, tokens, the task queue, the catalogue, carts and orders, in the
+//! same tables as on SQLite (`migrations/postgres/` at the workspace root); [`PostgresSearch`]
+//! searches that catalogue in place (`SEARCH_BACKEND=postgres`). This module owns connecting,
+//! migrating and turning sqlx errors into [`commerce_core::Error`]; it holds no business rules.
 //!
 //! Every pooled connection runs with a statement timeout (`DATABASE_STATEMENT_TIMEOUT_MS`), so
 //! a query stuck behind a lock fails as [`Error::Unavailable`] instead of holding a request and
@@ -12,6 +12,7 @@
 
 mod accounts;
 mod catalog;
+mod orders;
 mod queue;
 mod search;
 
@@ -69,7 +70,8 @@ impl PostgresSettings {
     }
 }
 
-/// A PostgreSQL database implementing the account, token, task-queue and catalogue ports.
+/// A PostgreSQL database implementing the account, token, task-queue, catalogue, cart and
+/// order ports.
 #[derive(Clone, Debug)]
 pub struct PostgresDatabase {
     pool: Pool<Postgres>,
@@ -169,7 +171,8 @@ impl ReadinessCheck for PostgresDatabase {
     }
 }
 
-/// Provides users, tokens, the task queue and the catalogue from one PostgreSQL database.
+/// Provides users, tokens, the task queue, the catalogue, carts and orders from one PostgreSQL
+/// database.
 #[derive(Debug, Clone)]
 pub struct PostgresPlugin {
     url: String,
@@ -228,6 +231,8 @@ impl Plugin for PostgresPlugin {
             .provide_token_store(database.clone())
             .provide_task_queue(database.clone())
             .provide_catalog_store(database.clone())
+            .provide_cart_store(database.clone())
+            .provide_order_store(database.clone())
             .add_readiness_check(database);
         Ok(())
     }
@@ -267,6 +272,11 @@ fn is_outage(error: &sqlx::Error) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
+        // The conversation broke off: a server, proxy or pooler that hangs up during the
+        // start-up handshake surfaces as a protocol error (sqlx reads the closed socket's
+        // SSLRequest answer as a zero byte), not as I/O. sqlx drops the connection, and a
+        // new one may well succeed.
+        | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| is_transient_sqlstate(&code)),
         _ => false,
@@ -326,6 +336,9 @@ mod tests {
             assert!(!is_transient_sqlstate(code), "{code}");
         }
         assert!(is_outage(&sqlx::Error::PoolTimedOut));
+        assert!(is_outage(&sqlx::Error::Protocol(
+            "unexpected response from SSLRequest: 0x00".into()
+        )));
         assert!(!is_outage(&sqlx::Error::RowNotFound));
     }
 

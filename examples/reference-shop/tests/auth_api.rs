@@ -74,6 +74,18 @@ async fn invalid_registrations_get_field_errors() {
         assert!(body["errors"][field][0].is_string(), "{field}: {body}");
     }
 
+    let (status, _) = app
+        .post(
+            "/api/auth/register/",
+            json!({"username": "nul\u{0}name", "email": "n@example.com", "password": "password-1"}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "NUL is refused on every database"
+    );
+
     let long_name = "a".repeat(151);
     let cases = [
         (
@@ -337,7 +349,7 @@ async fn health_ready_spec_and_docs_are_served() {
     assert_eq!(body, json!({"status": "ok"}));
     let (status, body) = decode(app.client.get(app.url("/ready")).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["checks"]["sqlite"], "ok");
+    assert_eq!(body["checks"][app.database_backend()], "ok", "{body}");
 
     let (status, spec) = decode(
         app.client

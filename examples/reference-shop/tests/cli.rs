@@ -52,7 +52,9 @@ fn openapi_prints_the_spec() {
 #[tokio::test]
 async fn create_admin_makes_a_staff_user_who_can_log_in() {
     let data = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", data.path().join("shop.db").display());
+    // The database TEST_API_DATABASE chooses, shared by the commands and the server below.
+    let database = common::TestDatabase::chosen().await;
+    let url = database.url();
     let search = data.path().join("search");
 
     let output = shop()

@@ -189,6 +189,15 @@ async fn checkout_snapshots_prices_takes_stock_and_empties_the_cart() {
 
     let (status, error) = place(&app, &ann, None, None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "empty cart: {error}");
+    let (status, error) = place(
+        &app,
+        &ann,
+        None,
+        Some(json!({"shipping_address": {"line1": "a\u{0}b"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert!(error["errors"]["shipping_address"].is_array(), "{error}");
 
     add(&app, &ann, tea, 4).await;
     add(&app, &ann, mug, 1).await;

@@ -1,15 +1,22 @@
-//! Starts the real shop on an ephemeral port over a fresh SQLite file, for tests that drive it
-//! over HTTP exactly as a client would.
+//! Starts the real shop on an ephemeral port over a database of its own, for tests that drive
+//! it over HTTP exactly as a client would.
+//!
+//! The database is chosen by `TEST_API_DATABASE`: `sqlite` (the default) makes a file in a
+//! temporary directory; `postgres` makes a fresh database on the server at
+//! `TEST_POSTGRES_URL` and drops it afterwards, so every API suite runs unchanged on both.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::str::FromStr;
 
 use commerce_core::ShopBuilder;
 use commerce_core::config::Config;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, Executor, PgConnection};
 // Keeps the plugin registrations linked into this test binary.
 use commerce_plugins as _;
 
@@ -17,10 +24,174 @@ pub const SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
 pub const STAFF: &str = "staff";
 pub const STAFF_PASSWORD: &str = "staff-password";
 
+/// Chooses the database of every app: `sqlite` (default) or `postgres`.
+pub const DATABASE_VARIABLE: &str = "TEST_API_DATABASE";
+/// The PostgreSQL server to make test databases on, as a `postgres://` URL.
+pub const SERVER_VARIABLE: &str = "TEST_POSTGRES_URL";
+
+/// A database for one test, removed when dropped.
+pub enum TestDatabase {
+    /// A file in a temporary directory.
+    Sqlite {
+        url: String,
+        _directory: tempfile::TempDir,
+    },
+    /// A database of its own on the server at `TEST_POSTGRES_URL` (boxed: its connect
+    /// options are large).
+    Postgres(Box<PostgresTestDatabase>),
+}
+
+impl TestDatabase {
+    /// The kind of database `TEST_API_DATABASE` asks for. Panics when it asks for PostgreSQL
+    /// without saying where the server is: a run meant to cover PostgreSQL must fail, not
+    /// quietly test SQLite again.
+    pub async fn chosen() -> Self {
+        match std::env::var(DATABASE_VARIABLE).as_deref() {
+            Err(_) | Ok("" | "sqlite") => Self::sqlite(),
+            Ok("postgres") => {
+                let Ok(server) = std::env::var(SERVER_VARIABLE) else {
+                    panic!(
+                        "{DATABASE_VARIABLE}=postgres needs {SERVER_VARIABLE}, the server to make \
+                         test databases on (e.g. postgres://postgres@127.0.0.1:5432/postgres)"
+                    );
+                };
+                Self::Postgres(Box::new(PostgresTestDatabase::create(&server).await))
+            }
+            Ok(other) => {
+                panic!("{DATABASE_VARIABLE}={other:?}: use sqlite (the default) or postgres")
+            }
+        }
+    }
+
+    /// A new SQLite file.
+    pub fn sqlite() -> Self {
+        let directory = tempfile::tempdir().unwrap();
+        Self::Sqlite {
+            url: format!("sqlite://{}", directory.path().join("shop.db").display()),
+            _directory: directory,
+        }
+    }
+
+    /// A new PostgreSQL database whatever `TEST_API_DATABASE` says, or `None` (having printed
+    /// why) when `TEST_POSTGRES_URL` is unset.
+    pub async fn postgres() -> Option<PostgresTestDatabase> {
+        let Ok(server) = std::env::var(SERVER_VARIABLE) else {
+            println!("skipping: {SERVER_VARIABLE} is not set");
+            return None;
+        };
+        Some(PostgresTestDatabase::create(&server).await)
+    }
+
+    /// Its `DATABASE_URL`.
+    pub fn url(&self) -> String {
+        match self {
+            Self::Sqlite { url, .. } => url.clone(),
+            Self::Postgres(database) => database.url(),
+        }
+    }
+}
+
+/// A database made on the PostgreSQL server for one test, dropped when this is.
+pub struct PostgresTestDatabase {
+    server: String,
+    options: PgConnectOptions,
+    name: String,
+}
+
+impl PostgresTestDatabase {
+    /// Makes `test_<random>` on the server at `server`.
+    pub async fn create(server: &str) -> Self {
+        let options = PgConnectOptions::from_str(server)
+            .unwrap_or_else(|e| panic!("{SERVER_VARIABLE} is not a postgres:// URL: {e}"));
+        let name = format!("test_{:016x}", rand::random::<u64>());
+        let mut admin = PgConnection::connect_with(&options)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {SERVER_VARIABLE}: {e}"));
+        admin
+            .execute(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+            .await
+            .expect("create a test database");
+        admin.close().await.ok();
+        Self {
+            server: server.to_owned(),
+            options,
+            name,
+        }
+    }
+
+    /// The server's URL with this database's name as its path.
+    pub fn url(&self) -> String {
+        self.url_with_address(None)
+    }
+
+    /// As [`url`](Self::url), but connecting to `host:port` instead of the server's address
+    /// (a proxy standing in front of it).
+    pub fn url_through(&self, host: &str, port: u16) -> String {
+        self.url_with_address(Some(format!("{host}:{port}")))
+    }
+
+    /// Where the server itself listens, for a proxy to forward to.
+    pub fn server_address(&self) -> (String, u16) {
+        (self.options.get_host().to_owned(), self.options.get_port())
+    }
+
+    fn url_with_address(&self, address: Option<String>) -> String {
+        let (location, query) = match self.server.split_once('?') {
+            Some((location, query)) => (location, Some(query)),
+            None => (self.server.as_str(), None),
+        };
+        let (scheme, rest) = location.split_once("://").expect("a postgres:// URL");
+        let authority = rest
+            .split_once('/')
+            .map_or(rest, |(authority, _)| authority);
+        let authority = match (address, authority.rsplit_once('@')) {
+            (None, _) => authority.to_owned(),
+            (Some(address), Some((credentials, _))) => format!("{credentials}@{address}"),
+            (Some(address), None) => address,
+        };
+        let mut url = format!("{scheme}://{authority}/{}", self.name);
+        if let Some(query) = query {
+            url = format!("{url}?{query}");
+        }
+        url
+    }
+}
+
+impl Drop for PostgresTestDatabase {
+    fn drop(&mut self) {
+        let options = self.options.clone();
+        let name = self.name.clone();
+        // Drop cannot await and runs inside the test's runtime: a thread with a runtime of its
+        // own does the work. FORCE ends the connections the apps still hold.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut admin = PgConnection::connect_with(&options).await?;
+                admin
+                    .execute(sqlx::AssertSqlSafe(format!(
+                        r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
+                    )))
+                    .await?;
+                admin.close().await?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}", self.name);
+        }
+    }
+}
+
 pub struct TestApp {
     pub address: SocketAddr,
     pub client: reqwest::Client,
+    database_url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    // Dropped after the stop signal is sent (fields drop after `Drop::drop`).
+    _database: Option<TestDatabase>,
     _data: tempfile::TempDir,
 }
 
@@ -32,14 +203,17 @@ impl Drop for TestApp {
     }
 }
 
-/// A shop with default settings, `overrides` applied.
+/// A shop with default settings, `overrides` applied. Unless the overrides name a
+/// `DATABASE_URL`, the shop gets a database of its own (see [`TestDatabase::chosen`]); either
+/// way it has a search index directory of its own.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let data = tempfile::tempdir().unwrap();
+    let database = if overrides.iter().any(|(name, _)| *name == "DATABASE_URL") {
+        None
+    } else {
+        Some(TestDatabase::chosen().await)
+    };
     let mut vars: HashMap<String, String> = HashMap::from([
-        (
-            "DATABASE_URL".into(),
-            format!("sqlite://{}", data.path().join("shop.db").display()),
-        ),
         ("JWT_SECRET".into(), SECRET.into()),
         ("COMMERCE_ENV".into(), "production".into()),
         (
@@ -47,9 +221,13 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
             data.path().join("search").display().to_string(),
         ),
     ]);
+    if let Some(database) = &database {
+        vars.insert("DATABASE_URL".into(), database.url());
+    }
     for (name, value) in overrides {
         vars.insert((*name).into(), (*value).into());
     }
+    let database_url = vars["DATABASE_URL"].clone();
     let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
     let shop = ShopBuilder::from_registry(config)
         .await
@@ -81,7 +259,9 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     TestApp {
         address,
         client: reqwest::Client::new(),
+        database_url,
         stop: Some(stop),
+        _database: database,
         _data: data,
     }
 }
@@ -91,6 +271,15 @@ pub async fn spawn_app() -> TestApp {
 }
 
 impl TestApp {
+    /// The backend of its database, as `/ready` names its check: `sqlite` or `postgres`.
+    pub fn database_backend(&self) -> &'static str {
+        if self.database_url.starts_with("postgres") {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.address, path)
     }

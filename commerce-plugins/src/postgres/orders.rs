@@ -1,0 +1,632 @@
+//! Carts and orders, with checkout as one READ COMMITTED transaction.
+//!
+//! Checkout never needs a retry: under READ COMMITTED a conditional `UPDATE` that finds its
+//! row locked waits for the other transaction and then re-checks its condition against the
+//! committed row, so concurrent buyers of the last units queue on the product row and each
+//! either gets its units or is told the shortage. Locks are taken in one order everywhere
+//! (the new order, its idempotency key, then products by ascending id, then cart lines), so
+//! no two checkouts, and no checkout and cancellation, can wait on each other in a cycle.
+//! Serialisation failures and deadlocks (which `db_error` reports as unavailable) are thus
+//! never part of the normal path.
+//!
+//! This module holds no business rules: prices, totals and which transitions are allowed
+//! come from the order service.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use commerce_core::domain::{
+    CartId, CartItemId, CartLine, CategoryId, Order, OrderId, OrderItem, OrderStatus, Product,
+    ProductId, Timestamp, UserId,
+};
+use commerce_core::ports::{
+    CartStore, CheckoutProblem, CheckoutProblemKind, NewOrder, OrderListQuery, OrderStore,
+    PlaceOrderOutcome,
+};
+use commerce_core::{Error, Result};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+
+use super::queue::CHANNEL;
+use super::{BACKEND, PostgresDatabase, db_error, is_unique_violation};
+
+/// The primary key of `idempotency_keys`, named in the migration: violating it means another
+/// placement under the same key committed first.
+const IDEMPOTENCY_KEY_CONSTRAINT: &str = "idempotency_keys_pkey";
+
+/// How often a cart lookup is tried when a concurrent first use of the same cart makes the
+/// statement see neither the old row nor its own insert. The second try always sees the row
+/// (the conflicting insert had committed when ours gave way); the third is for good measure.
+const CART_ATTEMPTS: usize = 3;
+
+/// Explicit, because the design relies on it: a server whose `default_transaction_isolation`
+/// is `serializable` would turn every contended checkout into a serialisation failure.
+const BEGIN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
+
+/// The user's cart (`$1`), created at `$2` if missing, as a CTE named `cart`.
+///
+/// Reading an existing cart writes nothing (an upsert would lock and rewrite the row on every
+/// read, making concurrent reads of one cart queue). When two first uses race, the loser's
+/// insert gives way and the statement returns no row; the caller asks again.
+macro_rules! cart_cte {
+    () => {
+        "WITH existing AS (SELECT id FROM carts WHERE user_id = $1),
+         created AS (
+             INSERT INTO carts (user_id, created_at) SELECT $1, $2
+             WHERE NOT EXISTS (SELECT FROM existing)
+             ON CONFLICT (user_id) DO NOTHING
+             RETURNING id),
+         cart AS (SELECT id FROM existing UNION ALL SELECT id FROM created) "
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct CartRow {
+    cart_id: i64,
+    // The line, absent for an empty cart.
+    item_id: Option<i64>,
+    product_id: Option<i64>,
+    quantity: Option<i64>,
+    // The product, absent when it was deleted.
+    name: Option<String>,
+    slug: Option<String>,
+    sku: Option<String>,
+    description: Option<String>,
+    price_minor: Option<i64>,
+    category_id: Option<i64>,
+    stock: Option<i64>,
+    is_active: Option<bool>,
+    created_at: Option<DateTime<Utc>>,
+    updated_at: Option<DateTime<Utc>>,
+}
+
+impl CartRow {
+    /// The line this row holds, if any.
+    fn into_line(self) -> Option<CartLine> {
+        let id = CartItemId(self.item_id?);
+        let product_id = ProductId(self.product_id?);
+        let quantity = self.quantity?;
+        // Every product column is NOT NULL: all present when the join found the product.
+        let product = (|| {
+            Some(Product {
+                id: product_id,
+                name: self.name?,
+                slug: self.slug?,
+                sku: self.sku?,
+                description: self.description?,
+                price_minor: self.price_minor?,
+                category: CategoryId(self.category_id?),
+                stock: self.stock?,
+                is_active: self.is_active?,
+                created_at: self.created_at?,
+                updated_at: self.updated_at?,
+            })
+        })();
+        Some(CartLine {
+            id,
+            product_id,
+            quantity,
+            product,
+        })
+    }
+}
+
+/// A cart lookup that lost a race with a concurrent first use more often than possible.
+fn cart_not_found() -> Error {
+    Error::backend(BACKEND, "the cart was neither found nor created")
+}
+
+#[async_trait]
+impl CartStore for PostgresDatabase {
+    async fn cart(&self, user: UserId) -> Result<(CartId, Vec<CartLine>)> {
+        for _ in 0..CART_ATTEMPTS {
+            // One round trip: the cart (made if missing) left-joined to its lines and products.
+            let rows = sqlx::query_as::<_, CartRow>(concat!(
+                cart_cte!(),
+                "SELECT cart.id AS cart_id, i.id AS item_id, i.product_id, i.quantity, p.name,
+                        p.slug, p.sku, p.description, p.price_minor, p.category_id, p.stock,
+                        p.is_active, p.created_at, p.updated_at
+                 FROM cart
+                 LEFT JOIN cart_items i ON i.cart_id = cart.id
+                 LEFT JOIN products p ON p.id = i.product_id
+                 ORDER BY i.id"
+            ))
+            .bind(user.0)
+            .bind(Utc::now())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+            let Some(cart) = rows.first().map(|row| CartId(row.cart_id)) else {
+                continue;
+            };
+            return Ok((
+                cart,
+                rows.into_iter().filter_map(CartRow::into_line).collect(),
+            ));
+        }
+        Err(cart_not_found())
+    }
+
+    async fn add_to_cart(
+        &self,
+        user: UserId,
+        product: ProductId,
+        quantity: i64,
+    ) -> Result<(CartItemId, i64)> {
+        for _ in 0..CART_ATTEMPTS {
+            // The conflict target's row is updated in place, so concurrent adds of one product
+            // to one cart queue on it and add up.
+            let added: Option<(i64, i64)> = sqlx::query_as(concat!(
+                cart_cte!(),
+                "INSERT INTO cart_items (cart_id, product_id, quantity, added_at)
+                 SELECT id, $3, $4, $2 FROM cart
+                 ON CONFLICT (cart_id, product_id)
+                     DO UPDATE SET quantity = cart_items.quantity + excluded.quantity
+                 RETURNING id, quantity"
+            ))
+            .bind(user.0)
+            .bind(Utc::now())
+            .bind(product.0)
+            .bind(quantity)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+            if let Some((id, quantity)) = added {
+                return Ok((CartItemId(id), quantity));
+            }
+        }
+        Err(cart_not_found())
+    }
+
+    async fn set_cart_quantity(&self, user: UserId, item: CartItemId, quantity: i64) -> Result<()> {
+        let updated = sqlx::query(
+            "UPDATE cart_items SET quantity = $3
+             WHERE id = $2 AND cart_id = (SELECT id FROM carts WHERE user_id = $1)",
+        )
+        .bind(user.0)
+        .bind(item.0)
+        .bind(quantity)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+        if updated == 0 {
+            return Err(Error::NotFound("cart item"));
+        }
+        Ok(())
+    }
+
+    async fn remove_cart_item(&self, user: UserId, item: CartItemId) -> Result<()> {
+        let deleted = sqlx::query(
+            "DELETE FROM cart_items
+             WHERE id = $2 AND cart_id = (SELECT id FROM carts WHERE user_id = $1)",
+        )
+        .bind(user.0)
+        .bind(item.0)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+        if deleted == 0 {
+            return Err(Error::NotFound("cart item"));
+        }
+        Ok(())
+    }
+
+    async fn clear_cart(&self, user: UserId) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM cart_items WHERE cart_id = (SELECT id FROM carts WHERE user_id = $1)",
+        )
+        .bind(user.0)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct OrderRow {
+    id: i64,
+    user_id: i64,
+    status: String,
+    subtotal_minor: i64,
+    total_minor: i64,
+    currency: String,
+    shipping_address: Option<serde_json::Value>,
+    note: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ItemRow {
+    order_id: i64,
+    product_id: i64,
+    product_name: String,
+    unit_price_minor: i64,
+    quantity: i64,
+}
+
+/// The columns of an [`OrderRow`], as a literal so that queries stay static strings.
+macro_rules! order_columns {
+    () => {
+        "id, user_id, status, subtotal_minor, total_minor, currency, shipping_address, note, created_at, updated_at"
+    };
+}
+
+/// Loads the items of `rows` in one query and assembles the orders, in the rows' order.
+async fn assemble(connection: &mut PgConnection, rows: Vec<OrderRow>) -> Result<Vec<Order>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+    let items = sqlx::query_as::<_, ItemRow>(
+        "SELECT order_id, product_id, product_name, unit_price_minor, quantity
+         FROM order_items WHERE order_id = ANY($1) ORDER BY id",
+    )
+    .bind(ids)
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(db_error)?;
+    let mut by_order: HashMap<i64, Vec<OrderItem>> = HashMap::new();
+    for item in items {
+        by_order.entry(item.order_id).or_default().push(OrderItem {
+            product_id: ProductId(item.product_id),
+            product_name: item.product_name,
+            unit_price_minor: item.unit_price_minor,
+            quantity: item.quantity,
+        });
+    }
+    rows.into_iter()
+        .map(|row| {
+            Ok(Order {
+                id: OrderId(row.id),
+                user_id: UserId(row.user_id),
+                status: row
+                    .status
+                    .parse()
+                    .map_err(|e: String| Error::backend(BACKEND, e))?,
+                items: by_order.remove(&row.id).unwrap_or_default(),
+                subtotal_minor: row.subtotal_minor,
+                total_minor: row.total_minor,
+                currency: row.currency,
+                shipping_address: row.shipping_address,
+                note: row.note,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+            })
+        })
+        .collect()
+}
+
+async fn order_by_id(connection: &mut PgConnection, id: OrderId) -> Result<Option<Order>> {
+    let row = sqlx::query_as::<_, OrderRow>(concat!(
+        "SELECT ",
+        order_columns!(),
+        " FROM orders WHERE id = $1"
+    ))
+    .bind(id.0)
+    .fetch_optional(&mut *connection)
+    .await
+    .map_err(db_error)?;
+    let orders = assemble(connection, row.into_iter().collect()).await?;
+    Ok(orders.into_iter().next())
+}
+
+/// Whether `error` is a violation of the unique constraint named `constraint`; the name is
+/// read from the error's fields, never from its message.
+fn violated_unique(error: &sqlx::Error, constraint: &str) -> bool {
+    is_unique_violation(error)
+        && matches!(error, sqlx::Error::Database(db) if db.constraint() == Some(constraint))
+}
+
+/// Why a line's conditional decrement took nothing, read after it failed.
+async fn problem_with(connection: &mut PgConnection, item: &OrderItem) -> Result<CheckoutProblem> {
+    let now: Option<(i64, bool, i64)> =
+        sqlx::query_as("SELECT stock, is_active, price_minor FROM products WHERE id = $1")
+            .bind(item.product_id.0)
+            .fetch_optional(&mut *connection)
+            .await
+            .map_err(db_error)?;
+    let (available, kind) = match now {
+        None | Some((_, false, _)) => (0, CheckoutProblemKind::Unavailable),
+        Some((stock, true, price)) if price != item.unit_price_minor => {
+            (stock, CheckoutProblemKind::PriceChanged)
+        }
+        Some((stock, true, _)) => (stock, CheckoutProblemKind::Shortage),
+    };
+    Ok(CheckoutProblem {
+        product: item.product_id,
+        requested: item.quantity,
+        available,
+        kind,
+    })
+}
+
+#[async_trait]
+impl OrderStore for PostgresDatabase {
+    async fn place_order(&self, order: NewOrder) -> Result<PlaceOrderOutcome> {
+        let mut tx = self.pool.begin_with(BEGIN).await.map_err(db_error)?;
+        let now = Utc::now();
+        // The order row first, so that the idempotency key (which refers to it) can be
+        // recorded before any stock is touched: concurrent placements under one key then queue
+        // on the key, holding no product lock, and the losers give way without taking stock.
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO orders (user_id, status, subtotal_minor, total_minor, currency,
+                 shipping_address, note, created_at, updated_at)
+             VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+        )
+        .bind(order.user_id.0)
+        .bind(order.subtotal_minor)
+        .bind(order.total_minor)
+        .bind(&order.currency)
+        .bind(&order.shipping_address)
+        .bind(&order.note)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_error)?;
+
+        if let Some(idempotency) = &order.idempotency {
+            // Waits while another transaction holds the same key uncommitted; fails with a
+            // unique violation once it commits, succeeds if it rolls back.
+            let recorded = sqlx::query(
+                "INSERT INTO idempotency_keys (user_id, key, fingerprint, order_id, created_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(order.user_id.0)
+            .bind(&idempotency.key)
+            .bind(&idempotency.fingerprint)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await;
+            match recorded {
+                Ok(_) => {}
+                Err(error) if violated_unique(&error, IDEMPOTENCY_KEY_CONSTRAINT) => {
+                    // The transaction is aborted; the winner's key is read by a fresh
+                    // statement, which sees its commit.
+                    tx.rollback().await.map_err(db_error)?;
+                    return match self
+                        .find_order_by_key(order.user_id, &idempotency.key)
+                        .await?
+                    {
+                        Some((existing, fingerprint)) => Ok(PlaceOrderOutcome::Duplicate {
+                            order: existing,
+                            fingerprint,
+                        }),
+                        // Committed a moment ago and purged already: only a purge with a
+                        // cut-off in the future does that. The client may simply retry.
+                        None => Err(Error::Conflict(
+                            "a concurrent request under this Idempotency-Key was just \
+                             forgotten; retry"
+                                .into(),
+                        )),
+                    };
+                }
+                Err(error) => return Err(db_error(error)),
+            }
+        }
+
+        // Ascending product id, the one order in which every transaction here locks products.
+        let mut lines: Vec<&OrderItem> = order.items.iter().collect();
+        lines.sort_by_key(|item| item.product_id);
+        let mut problems = Vec::new();
+        for item in lines {
+            let taken = sqlx::query(
+                "UPDATE products SET stock = stock - $2
+                 WHERE id = $1 AND stock >= $2 AND is_active AND price_minor = $3",
+            )
+            .bind(item.product_id.0)
+            .bind(item.quantity)
+            .bind(item.unit_price_minor)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+            if taken != 1 {
+                problems.push(problem_with(&mut tx, item).await?);
+            }
+        }
+        if !problems.is_empty() {
+            tx.rollback().await.map_err(db_error)?;
+            return Ok(PlaceOrderOutcome::Rejected(problems));
+        }
+
+        // All lines in one statement, one array per column; ORDINALITY keeps their order,
+        // which is the order they are read back in (by id).
+        sqlx::query(
+            "INSERT INTO order_items (order_id, product_id, product_name, unit_price_minor,
+                 quantity)
+             SELECT $1, product_id, product_name, unit_price_minor, quantity
+             FROM UNNEST($2::int8[], $3::text[], $4::int8[], $5::int8[]) WITH ORDINALITY
+                 AS line (product_id, product_name, unit_price_minor, quantity, position)
+             ORDER BY position",
+        )
+        .bind(id)
+        .bind(
+            order
+                .items
+                .iter()
+                .map(|i| i.product_id.0)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            order
+                .items
+                .iter()
+                .map(|i| i.product_name.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            order
+                .items
+                .iter()
+                .map(|i| i.unit_price_minor)
+                .collect::<Vec<_>>(),
+        )
+        .bind(order.items.iter().map(|i| i.quantity).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+
+        if !order.cart_items.is_empty() {
+            // Only lines of the buyer's own cart, whatever ids the caller passed.
+            sqlx::query(
+                "DELETE FROM cart_items
+                 WHERE id = ANY($1) AND cart_id = (SELECT id FROM carts WHERE user_id = $2)",
+            )
+            .bind(order.cart_items.iter().map(|i| i.0).collect::<Vec<_>>())
+            .bind(order.user_id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+
+        // The outbox: queued in this transaction, announced as `TaskQueue::enqueue` does, so
+        // waiting workers wake when (and only if) the order commits.
+        let task = (order.notification)(OrderId(id));
+        sqlx::query(
+            "WITH task AS (
+                 INSERT INTO tasks (job, payload, run_at, max_attempts, created_at)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id)
+             SELECT id FROM task, pg_notify($6, '')",
+        )
+        .bind(&task.job)
+        .bind(&task.payload)
+        .bind(task.run_at)
+        .bind(i32::try_from(task.max_attempts).unwrap_or(i32::MAX))
+        .bind(now)
+        .bind(CHANNEL)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+
+        let placed = order_by_id(&mut tx, OrderId(id))
+            .await?
+            .ok_or(Error::NotFound("order"))?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(PlaceOrderOutcome::Placed(placed))
+    }
+
+    async fn find_order(&self, id: OrderId) -> Result<Option<Order>> {
+        let mut connection = self.pool.acquire().await.map_err(db_error)?;
+        order_by_id(&mut connection, id).await
+    }
+
+    async fn find_order_by_key(
+        &self,
+        user: UserId,
+        key: &str,
+    ) -> Result<Option<(OrderId, String)>> {
+        let found: Option<(i64, String)> = sqlx::query_as(
+            "SELECT order_id, fingerprint FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+        )
+        .bind(user.0)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(found.map(|(id, fingerprint)| (OrderId(id), fingerprint)))
+    }
+
+    async fn list_orders(&self, query: &OrderListQuery) -> Result<(Vec<Order>, u64)> {
+        let filter = |sql: &mut QueryBuilder<Postgres>| {
+            sql.push(" WHERE TRUE");
+            if let Some(user) = query.user {
+                sql.push(" AND user_id = ").push_bind(user.0);
+            }
+            if let Some(status) = query.status {
+                sql.push(" AND status = ").push_bind(status.as_str());
+            }
+        };
+        let mut connection = self.pool.acquire().await.map_err(db_error)?;
+        let mut count = QueryBuilder::<Postgres>::new("SELECT count(*) FROM orders");
+        filter(&mut count);
+        let total: i64 = count
+            .build_query_scalar()
+            .fetch_one(&mut *connection)
+            .await
+            .map_err(db_error)?;
+        let mut page =
+            QueryBuilder::<Postgres>::new(concat!("SELECT ", order_columns!(), " FROM orders"));
+        filter(&mut page);
+        page.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(query.limit))
+            .push(" OFFSET ")
+            .push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
+        let rows = page
+            .build_query_as::<OrderRow>()
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(db_error)?;
+        let orders = assemble(&mut connection, rows).await?;
+        Ok((orders, u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn change_status(
+        &self,
+        id: OrderId,
+        from: OrderStatus,
+        to: OrderStatus,
+        restock: bool,
+    ) -> Result<Option<Order>> {
+        let mut tx = self.pool.begin_with(BEGIN).await.map_err(db_error)?;
+        // A concurrent change of the same order waits for this row, then finds the status
+        // changed and updates nothing: exactly one of them happens.
+        let changed = sqlx::query(
+            "UPDATE orders SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
+        )
+        .bind(id.0)
+        .bind(from.as_str())
+        .bind(to.as_str())
+        .bind(Utc::now())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+        if changed == 0 {
+            tx.rollback().await.map_err(db_error)?;
+            return Ok(None);
+        }
+        if restock {
+            // Locks the products in ascending id order first, as checkout does: an UPDATE
+            // alone would lock them in whatever order its plan visits them, and could then
+            // wait in a cycle with a checkout. Deleted products are skipped.
+            sqlx::query(
+                "SELECT id FROM products
+                 WHERE id IN (SELECT product_id FROM order_items WHERE order_id = $1)
+                 ORDER BY id FOR NO KEY UPDATE",
+            )
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            sqlx::query(
+                "UPDATE products p SET stock = p.stock + returned.quantity
+                 FROM (SELECT product_id, sum(quantity)::int8 AS quantity
+                       FROM order_items WHERE order_id = $1 GROUP BY product_id) AS returned
+                 WHERE p.id = returned.product_id",
+            )
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        let order = order_by_id(&mut tx, id).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(order)
+    }
+
+    async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64> {
+        Ok(
+            sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                .bind(before)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?
+                .rows_affected(),
+        )
+    }
+}
