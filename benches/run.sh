@@ -80,7 +80,16 @@ echo "$results" | awk '
     { printf "%-16s %10.0f req/s  p50 %-9s p99 %-9s  %.3f x baseline\n", $1, $2, $3, $4, $2 / base }'
 echo "shop RSS after load: $(ps -o rss= -p $shop_pid) KiB"
 
+echo
 if [ "$database" = sqlite ]; then
-    echo
     target/release/checkout "$shop" "$data/shop.db" "$duration"
+else
+    # The database's own ceiling: pgbench's default TPC-B-like transaction, 32 clients.
+    orders=$(target/release/checkout "$shop" - "$duration" | tee /dev/stderr | awk '/orders\/s/ { print $(NF-3) }')
+    psql "$server" -qc "DROP DATABASE IF EXISTS pgbench_ceiling" -c "CREATE DATABASE pgbench_ceiling"
+    pgbench -q -i -s 10 "${server%/*}/pgbench_ceiling" >/dev/null 2>&1
+    tps=$(pgbench -c "$connections" -j 2 -T "$duration" "${server%/*}/pgbench_ceiling" 2>/dev/null \
+        | awk '/^tps/ { print $3; exit }')
+    echo "pgbench default transaction, $connections clients: $tps tps"
+    awk -v o="$orders" -v t="$tps" 'BEGIN { printf "ratio: %.3f\n", o / t }'
 fi
