@@ -60,6 +60,14 @@ pub struct Config {
     /// `RDS_HOSTNAME`, `RDS_PORT` (default 5432), `RDS_DB_NAME`, `RDS_USERNAME` and
     /// `RDS_PASSWORD` as `postgres://…`.
     pub database_url: String,
+    /// `DATABASE_READ_URL`: a read replica of `DATABASE_URL`, or `None` (the default) to read
+    /// everything from `DATABASE_URL`. Must be a URL of the same scheme family as
+    /// `DATABASE_URL` (`postgres` and `postgresql` are one family). PostgreSQL sends the
+    /// catalogue reads that serve shoppers there (categories, products, product lists);
+    /// every write, the change log, the search indexer's reads, carts, orders and checkout
+    /// stay on `DATABASE_URL`. A replica lags its primary, so those reads may see a
+    /// catalogue slightly older than the last write. SQLite ignores it.
+    pub database_read_url: Option<String>,
     /// `DATABASE_MAX_CONNECTIONS`: the connection pool's size; default 8.
     pub database_max_connections: u32,
     /// `DATABASE_STATEMENT_TIMEOUT_MS`: how long one statement may run before a server
@@ -139,11 +147,16 @@ impl Config {
                 message: "must be a URL such as sqlite://data/shop.db or postgres://host/db".into(),
             });
         }
+        let database_read_url = env.get("DATABASE_READ_URL");
+        if let Some(read_url) = &database_read_url {
+            check_read_url(&database_url, read_url)?;
+        }
         Ok(Self {
             environment,
             host: env.parse_or("HOST", IpAddr::from([0, 0, 0, 0]))?,
             port: env.parse_or("PORT", 8000)?,
             database_url,
+            database_read_url,
             database_max_connections: env.parse_or("DATABASE_MAX_CONNECTIONS", 8)?,
             database_statement_timeout: Duration::from_millis(
                 env.parse_or("DATABASE_STATEMENT_TIMEOUT_MS", 5000)?,
@@ -163,6 +176,39 @@ impl Config {
             currency: env.parse_or("CURRENCY", Currency::USD)?,
             log_format: env.parse_or("LOG_FORMAT", LogFormat::Text)?,
         })
+    }
+}
+
+/// Checks that `DATABASE_READ_URL` is a URL for the same kind of database as `DATABASE_URL`:
+/// a replica is read by the database plugin `DATABASE_URL` chose, which speaks one protocol.
+fn check_read_url(database_url: &str, read_url: &str) -> Result<(), ConfigError> {
+    let error = |message: String| ConfigError {
+        variable: "DATABASE_READ_URL",
+        message,
+    };
+    let Some(read_family) = scheme_family(read_url) else {
+        return Err(error(
+            "must be a URL such as postgres://replica-host/db".into(),
+        ));
+    };
+    // DATABASE_URL was checked to contain "://" already; an empty scheme matches nothing.
+    let primary_family = scheme_family(database_url).unwrap_or_default();
+    if read_family != primary_family {
+        return Err(error(format!(
+            "must be a {primary_family}:// URL like DATABASE_URL (got a {read_family}:// URL)"
+        )));
+    }
+    Ok(())
+}
+
+/// The scheme of a database URL with aliases folded together (`postgresql` is `postgres`), or
+/// `None` when `url` has no non-empty `scheme://`. Schemes are compared exactly, as the plugin
+/// registry matches them.
+fn scheme_family(url: &str) -> Option<&str> {
+    match url.split_once("://")? {
+        ("", _) => None,
+        ("postgresql", _) => Some("postgres"),
+        (scheme, _) => Some(scheme),
     }
 }
 
@@ -321,6 +367,8 @@ mod tests {
             ("DATABASE_URL", "shop.db"),
             ("AUTO_MIGRATE", "maybe"),
             ("DATABASE_STATEMENT_TIMEOUT_MS", "5s"),
+            ("DATABASE_READ_URL", "replica.example.com"),
+            ("DATABASE_READ_URL", "postgres://replica.example.com/shop"),
         ] {
             let error = config(&[(variable, value)]).unwrap_err();
             assert_eq!(error.variable, variable, "{value}");
@@ -397,5 +445,75 @@ mod tests {
         }
         let bad_port = [RDS.as_slice(), &[("RDS_PORT", "postgres")]].concat();
         assert_eq!(config(&bad_port).unwrap_err().variable, "RDS_PORT");
+    }
+
+    #[test]
+    fn read_url_is_unset_by_default() {
+        assert_eq!(config(&[]).unwrap().database_read_url, None);
+        let blank = config(&[("DATABASE_READ_URL", "  ")]).unwrap();
+        assert_eq!(blank.database_read_url, None);
+    }
+
+    #[test]
+    fn read_url_shares_the_scheme_family_of_database_url() {
+        for (primary, replica) in [
+            ("postgres://primary/shop", "postgres://replica/shop"),
+            ("postgres://primary/shop", "postgresql://replica/shop"),
+            ("postgresql://primary/shop", "postgres://replica/shop"),
+            // SQLite accepts and ignores it.
+            ("sqlite://data/shop.db", "sqlite://data/copy.db"),
+        ] {
+            let config = config(&[("DATABASE_URL", primary), ("DATABASE_READ_URL", replica)])
+                .unwrap_or_else(|e| panic!("{primary} with {replica}: {e}"));
+            assert_eq!(config.database_read_url.as_deref(), Some(replica));
+        }
+        let trimmed = config(&[
+            ("DATABASE_URL", "postgres://primary/shop"),
+            ("DATABASE_READ_URL", " postgres://replica/shop\n"),
+        ])
+        .unwrap();
+        assert_eq!(
+            trimmed.database_read_url.as_deref(),
+            Some("postgres://replica/shop")
+        );
+    }
+
+    #[test]
+    fn a_read_url_of_another_kind_is_refused() {
+        for (primary, replica) in [
+            ("postgres://primary/shop", "sqlite://data/shop.db"),
+            ("postgres://primary/shop", "mysql://replica/shop"),
+            ("postgres://primary/shop", "replica.example.com:5432"),
+            ("postgres://primary/shop", "://replica/shop"),
+            ("sqlite://data/shop.db", "postgres://replica/shop"),
+        ] {
+            let error =
+                config(&[("DATABASE_URL", primary), ("DATABASE_READ_URL", replica)]).unwrap_err();
+            assert_eq!(error.variable, "DATABASE_READ_URL", "{replica}");
+        }
+        let error = config(&[
+            ("DATABASE_URL", "postgres://primary/shop"),
+            ("DATABASE_READ_URL", "sqlite://data/shop.db"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "DATABASE_READ_URL: must be a postgres:// URL like DATABASE_URL (got a sqlite:// URL)"
+        );
+    }
+
+    #[test]
+    fn a_read_url_follows_a_database_url_built_from_rds_variables() {
+        let vars = [
+            RDS.as_slice(),
+            &[(
+                "DATABASE_READ_URL",
+                "postgres://shop:s3cret@shop-replica.abc123.eu-west-1.rds.amazonaws.com/ebdb",
+            )],
+        ]
+        .concat();
+        let config = config(&vars).unwrap();
+        assert!(config.database_url.starts_with("postgres://"));
+        assert!(config.database_read_url.is_some());
     }
 }

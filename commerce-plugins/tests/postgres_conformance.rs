@@ -1,7 +1,8 @@
 //! The core conformance suites, run against PostgreSQL, and what only PostgreSQL has:
 //! migrations racing from several instances, LISTEN/NOTIFY wake-ups, outages, a change log
-//! numbered in commit order, byte-order names under any locale, the in-database search, and
-//! checkouts crossing each other without deadlocks.
+//! numbered in commit order, byte-order names under any locale, the in-database search,
+//! checkouts crossing each other without deadlocks, and which reads a read replica
+//! (`DATABASE_READ_URL`) serves.
 //!
 //! Every test makes a database of its own (`test_<random>`) on the server at
 //! `TEST_POSTGRES_URL`, so tests run in parallel, and drops it when it ends. Without
@@ -23,12 +24,13 @@ use commerce_core::domain::{
 };
 use commerce_core::plugin::{PluginFactory, Role};
 use commerce_core::ports::{
-    CatalogStore, IndexBatch, NewOrder, NewTask, OrderStore, PlaceOrderOutcome, ProductFilter,
-    ProductListQuery, ProductOrdering, ReadinessCheck, SearchHits, SearchIndex, SearchQuery,
-    TaskQueue, UserStore,
+    CartStore, CatalogStore, IndexBatch, NewOrder, NewTask, OrderStore, PlaceOrderOutcome,
+    ProductFilter, ProductListQuery, ProductOrdering, ReadinessCheck, SearchHits, SearchIndex,
+    SearchQuery, TaskQueue, UserStore,
 };
-use commerce_core::services::SearchIndexer;
-use commerce_core::{Error, Result, ShopBuilder};
+use commerce_core::services::orders::Checkout;
+use commerce_core::services::{Principal, SearchIndexer};
+use commerce_core::{BuildError, Error, Result, ShopBuilder};
 use commerce_plugins::postgres::{PostgresDatabase, PostgresSearch, PostgresSettings};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection};
@@ -889,4 +891,425 @@ fn postgres_urls_choose_this_plugin() {
             .expect("a database factory for the scheme");
         assert_eq!(factory.name, "postgres", "{scheme}");
     }
+}
+
+// ---- read replica (DATABASE_READ_URL) ----
+//
+// There is no real replica here, so routing is proven with two databases on one server: a
+// "replica" migrated like the primary but holding different rows under the same ids. A read
+// that answers with the replica's row went to the replica; a write that shows up only in the
+// primary went to the primary.
+
+/// The conformance suites again, with the read pool pointed at the primary itself: a second
+/// pool, reached through `with_read_replica` as `DATABASE_READ_URL` is, must change nothing.
+mod read_url_at_the_primary {
+    use super::*;
+
+    async fn fresh() -> Option<(Arc<PostgresDatabase>, TestDatabase)> {
+        let test = TestDatabase::create(server()?).await;
+        let database = test
+            .instance(PostgresSettings::default())
+            .await
+            .with_read_replica(&test.url())
+            .await
+            .expect("connect the read pool");
+        database.migrate().await.expect("migrate");
+        Some((Arc::new(database), test))
+    }
+
+    commerce_core::catalog_store_conformance!(optional fresh);
+    commerce_core::order_store_conformance!(optional fresh);
+}
+
+/// A primary and a stand-in replica, both migrated, and what the replica holds: a category
+/// and two products whose names say where they were read from.
+async fn primary_and_replica() -> Option<(TestDatabase, TestDatabase)> {
+    let server = server()?;
+    let primary = TestDatabase::create(server.clone()).await;
+    let replica = TestDatabase::create(server).await;
+    primary
+        .instance(PostgresSettings::default())
+        .await
+        .migrate()
+        .await
+        .unwrap();
+    let seeding = replica.instance(PostgresSettings::default()).await;
+    seeding.migrate().await.unwrap();
+    let shelf = seeding
+        .create_category(category("Replica shelf"))
+        .await
+        .unwrap();
+    for name in ["Replica kettle", "Replica teapot"] {
+        let mut record = product(name, shelf.id);
+        record.price_minor = 1;
+        seeding.create_product(record).await.unwrap();
+    }
+    seeding.pool().close().await;
+    Some((primary, replica))
+}
+
+/// How many rows `table` holds in `test`'s database, counted on a connection of its own.
+async fn rows(test: &TestDatabase, table: &str) -> i64 {
+    let mut connection = PgConnection::connect_with(&test.options()).await.unwrap();
+    let count = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    connection.close().await.unwrap();
+    count
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shopper_reads_go_to_the_replica_and_everything_else_to_the_primary() {
+    let Some((primary, replica)) = primary_and_replica().await else {
+        return;
+    };
+    let alone = primary.instance(PostgresSettings::default()).await;
+    assert!(alone.replica_readiness().is_none());
+    assert_eq!(
+        alone.read_pool().connect_options().get_database(),
+        Some(primary.name.as_str())
+    );
+    let settings = PostgresSettings {
+        max_connections: 2,
+        statement_timeout: Duration::from_millis(750),
+        ..PostgresSettings::default()
+    };
+    let store = primary
+        .instance(settings)
+        .await
+        .with_read_replica(&replica.url())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.read_pool().connect_options().get_database(),
+        Some(replica.name.as_str())
+    );
+
+    // Writes land on the primary only; ids restart at 1 there, the replica's ids too.
+    let shelf = store
+        .create_category(category("Primary shelf"))
+        .await
+        .unwrap();
+    let mut kettle = product("Primary kettle", shelf.id);
+    kettle.price_minor = 1_500;
+    let kettle = store.create_product(kettle).await.unwrap();
+    assert_eq!((shelf.id.0, kettle.id.0), (1, 1));
+    assert_eq!(rows(&primary, "products").await, 1);
+    assert_eq!(rows(&replica, "products").await, 2);
+
+    // The five shopper reads answer with the replica's rows.
+    let found = store.find_product(kettle.id).await.unwrap().unwrap();
+    assert_eq!(
+        (found.name.as_str(), found.price_minor),
+        ("Replica kettle", 1)
+    );
+    let found = store.find_category(shelf.id).await.unwrap().unwrap();
+    assert_eq!(found.name, "Replica shelf");
+    let names: Vec<String> = store
+        .list_categories()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["Replica shelf"]);
+
+    // Reads a change is built on (a PATCH keeps what it does not name) come from the primary.
+    let current = store.product_to_update(kettle.id).await.unwrap().unwrap();
+    assert_eq!(current.price_minor, 1_500);
+    let current = store.category_to_update(shelf.id).await.unwrap().unwrap();
+    assert_ne!(current.name, "Replica shelf");
+    let names: Vec<String> = store
+        .categories_to_update()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert!(!names.contains(&"Replica shelf".to_owned()), "{names:?}");
+    let by_ids = store
+        .products_by_ids(&[ProductId(1), ProductId(2)])
+        .await
+        .unwrap();
+    assert_eq!(by_ids.len(), 2, "the primary has one product");
+    assert!(by_ids.iter().all(|p| p.name.starts_with("Replica")));
+    let listed = store
+        .list_products(&ProductListQuery {
+            filter: ProductFilter::default(),
+            ordering: ProductOrdering::NameAscending,
+            offset: 0,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.total, 2);
+    assert!(listed.items.iter().all(|p| p.name.starts_with("Replica")));
+
+    // The change log and index documents come from the primary: what the indexer must see.
+    // The replica's log holds two entries, the primary's one.
+    assert_eq!(store.latest_change().await.unwrap(), 1);
+    let changes = store.changes_since(0, 10).await.unwrap();
+    assert_eq!(
+        changes.iter().map(|c| c.product).collect::<Vec<_>>(),
+        [kettle.id]
+    );
+    let documents = store.index_documents(&[kettle.id]).await.unwrap();
+    assert_eq!(documents.len(), 1);
+    assert_eq!(documents[0].name, "Primary kettle");
+    assert_eq!(documents[0].category_name, "Primary shelf");
+    let documents = store.index_documents_after(ProductId(0), 10).await.unwrap();
+    assert_eq!(documents.len(), 1);
+    assert_eq!(documents[0].name, "Primary kettle");
+
+    // Transactions run on the primary: an import, and a delete that checks the category is
+    // empty (the replica's category 1 is not; the primary's category 2 is).
+    store
+        .import_products(&[product("Imported", shelf.id)])
+        .await
+        .unwrap();
+    assert_eq!(rows(&primary, "products").await, 2);
+    let empty = store.create_category(category("Empty")).await.unwrap();
+    store.delete_category(empty.id).await.unwrap();
+    assert_eq!(rows(&primary, "categories").await, 1);
+    assert_eq!(rows(&replica, "categories").await, 1);
+
+    // Carts and orders read products on the primary: the cart prices the primary's kettle,
+    // and checkout takes the primary's price and stock, whatever the replica says.
+    let buyer = store
+        .create_user(NewUser {
+            username: Username::parse("buyer").unwrap(),
+            email: Email::parse("buyer@example.com").unwrap(),
+            password_hash: PasswordHash::from_phc("$argon2id$test".into()),
+            is_staff: false,
+        })
+        .await
+        .unwrap()
+        .id;
+    store.add_to_cart(buyer, kettle.id, 2).await.unwrap();
+    let (_, lines) = store.cart(buyer).await.unwrap();
+    let priced = lines[0].product.as_ref().unwrap();
+    assert_eq!(
+        (priced.name.as_str(), priced.price_minor),
+        ("Primary kettle", 1_500)
+    );
+    let stale = OrderItem {
+        product_id: kettle.id,
+        product_name: "Replica kettle".into(),
+        unit_price_minor: 1,
+        quantity: 2,
+    };
+    let order = |items: Vec<OrderItem>| NewOrder {
+        user_id: buyer,
+        subtotal_minor: items.iter().map(|i| i.unit_price_minor * i.quantity).sum(),
+        total_minor: items.iter().map(|i| i.unit_price_minor * i.quantity).sum(),
+        items,
+        currency: "USD".into(),
+        shipping_address: None,
+        note: String::new(),
+        cart_items: Vec::new(),
+        idempotency: None,
+        notification: Box::new(|order| NewTask {
+            payload: serde_json::json!({ "order": order }),
+            ..task("confirm")
+        }),
+    };
+    // An order at the replica's price is refused by the primary's stock decrement.
+    let refused = store.place_order(order(vec![stale])).await.unwrap();
+    assert!(
+        matches!(&refused, PlaceOrderOutcome::Rejected(problems) if problems.len() == 1),
+        "{refused:?}"
+    );
+    let line = OrderItem {
+        product_id: kettle.id,
+        product_name: priced.name.clone(),
+        unit_price_minor: priced.price_minor,
+        quantity: 2,
+    };
+    let PlaceOrderOutcome::Placed(placed) = store.place_order(order(vec![line])).await.unwrap()
+    else {
+        panic!("the primary has the kettle in stock at its price");
+    };
+    assert_eq!(placed.total_minor, 3_000);
+    assert_eq!(rows(&primary, "orders").await, 1);
+    assert_eq!(rows(&replica, "orders").await, 0);
+
+    // The replica's pool is set up like the primary's, and has a check of its own.
+    let mut connection = store.read_pool().acquire().await.unwrap();
+    let shown: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(&mut *connection)
+        .await
+        .unwrap();
+    assert_eq!(shown, "750ms");
+    drop(connection);
+    let check = store.replica_readiness().unwrap();
+    assert_eq!(check.name(), "postgres-replica");
+    check.check().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_replica_fails_its_own_check_and_only_shopper_reads() {
+    let Some((primary, replica)) = primary_and_replica().await else {
+        return;
+    };
+    let server = server().unwrap();
+    let (port, forwarding) = proxy((server.get_host().to_owned(), server.get_port())).await;
+    let store = primary
+        .instance(PostgresSettings {
+            acquire_timeout: Duration::from_millis(500),
+            ..PostgresSettings::default()
+        })
+        .await
+        .with_read_replica_options(replica.options().host("127.0.0.1").port(port))
+        .await
+        .unwrap();
+    let check = store.replica_readiness().unwrap();
+    check.check().await.unwrap();
+
+    forwarding.abort();
+    forwarding.await.ok();
+
+    let replica_check = check.check().await;
+    assert!(
+        matches!(replica_check, Err(Error::Unavailable { .. })),
+        "{replica_check:?}"
+    );
+    store.check().await.unwrap();
+    let read = store.find_product(ProductId(1)).await;
+    assert!(matches!(read, Err(Error::Unavailable { .. })), "{read:?}");
+    let shelf = store.create_category(category("Still open")).await.unwrap();
+    store
+        .create_product(product("Still sold", shelf.id))
+        .await
+        .unwrap();
+    assert_eq!(store.latest_change().await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_read_url_is_named() {
+    let Some((primary, _replica)) = primary_and_replica().await else {
+        return;
+    };
+    let malformed = primary
+        .instance(PostgresSettings::default())
+        .await
+        .with_read_replica("postgres://host:port/db")
+        .await;
+    let Err(Error::Validation(fields)) = &malformed else {
+        panic!("{malformed:?}");
+    };
+    assert!(
+        fields.as_map().contains_key("DATABASE_READ_URL"),
+        "{fields:?}"
+    );
+    let refused = primary
+        .instance(PostgresSettings {
+            acquire_timeout: Duration::from_millis(500),
+            ..PostgresSettings::default()
+        })
+        .await
+        .with_read_replica("postgres://postgres@127.0.0.1:1/postgres")
+        .await;
+    assert!(
+        matches!(refused, Err(Error::Unavailable { .. })),
+        "{refused:?}"
+    );
+}
+
+/// The plugin chosen by `DATABASE_URL`, given `DATABASE_READ_URL`, assembled into a whole shop:
+/// a shopper sees the replica's product, and the cart and checkout charge the primary's price.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plugin_reads_the_catalogue_from_database_read_url() {
+    let Some((primary, replica)) = primary_and_replica().await else {
+        return;
+    };
+    let urls = (primary.url(), replica.url());
+    let config = Config::from_lookup(move |name| match name {
+        "DATABASE_URL" => Some(urls.0.clone()),
+        "DATABASE_READ_URL" => Some(urls.1.clone()),
+        "SEARCH_BACKEND" => Some("postgres".into()),
+        _ => None,
+    })
+    .unwrap();
+    let shop = ShopBuilder::from_registry(config)
+        .await
+        .unwrap()
+        .build()
+        .unwrap();
+
+    let seeding = primary.instance(PostgresSettings::default()).await;
+    let shelf = seeding
+        .create_category(category("Primary shelf"))
+        .await
+        .unwrap();
+    let mut kettle = product("Primary kettle", shelf.id);
+    kettle.price_minor = 1_500;
+    let kettle = seeding.create_product(kettle).await.unwrap();
+    let buyer = seeding
+        .create_user(NewUser {
+            username: Username::parse("buyer").unwrap(),
+            email: Email::parse("buyer@example.com").unwrap(),
+            password_hash: PasswordHash::from_phc("$argon2id$test".into()),
+            is_staff: false,
+        })
+        .await
+        .unwrap()
+        .id;
+    let who = Principal {
+        user_id: buyer,
+        is_staff: false,
+    };
+
+    // The catalogue as shoppers read it is the replica's.
+    let shown = shop.catalog().product(None, kettle.id).await.unwrap();
+    assert_eq!(
+        (shown.name.as_str(), shown.price_minor),
+        ("Replica kettle", 1)
+    );
+    let categories = shop.catalog().categories().await.unwrap();
+    assert_eq!(categories.len(), 1);
+    assert_eq!(categories[0].name, "Replica shelf");
+
+    // The cart and checkout are the primary's.
+    let cart = shop.carts().add(who, kettle.id, 2).await.unwrap();
+    assert_eq!(cart.lines[0].product_name, "Primary kettle");
+    assert_eq!(cart.subtotal_minor, 3_000);
+    let placed = shop.orders().place(who, Checkout::default()).await.unwrap();
+    assert!(placed.created);
+    assert_eq!(placed.order.total_minor, 3_000);
+    assert_eq!(placed.order.items[0].unit_price_minor, 1_500);
+    let stock: i64 = sqlx::query_scalar("SELECT stock FROM products WHERE id = $1")
+        .bind(kettle.id.0)
+        .fetch_one(seeding.pool())
+        .await
+        .unwrap();
+    assert_eq!(stock, 1);
+    assert_eq!(rows(&replica, "orders").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_read_url_stops_the_plugin() {
+    let Some((primary, _replica)) = primary_and_replica().await else {
+        return;
+    };
+    let url = primary.url();
+    let config = Config::from_lookup(move |name| match name {
+        "DATABASE_URL" => Some(url.clone()),
+        "DATABASE_READ_URL" => Some("postgres://postgres@127.0.0.1:1/postgres".into()),
+        "SEARCH_BACKEND" => Some("postgres".into()),
+        _ => None,
+    })
+    .unwrap();
+    let built = ShopBuilder::from_registry(config).await;
+    assert!(
+        matches!(
+            &built,
+            Err(BuildError::Plugin {
+                plugin: "postgres",
+                source: Error::Unavailable { .. }
+            })
+        ),
+        "{:?}",
+        built.err()
+    );
 }

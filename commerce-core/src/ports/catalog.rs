@@ -154,6 +154,18 @@ pub trait CatalogStore: Send + Sync + 'static {
     /// Every category, by name.
     async fn list_categories(&self) -> Result<Vec<Category>>;
 
+    /// The category with this id as last committed, for a change built on it (a PATCH keeps
+    /// the fields it does not name). A store reading shoppers' requests from a replica must
+    /// answer this one from the primary; the others need not override it.
+    async fn category_to_update(&self, id: CategoryId) -> Result<Option<Category>> {
+        self.find_category(id).await
+    }
+
+    /// Every category as last committed, for checks a change relies on (no cycles).
+    async fn categories_to_update(&self) -> Result<Vec<Category>> {
+        self.list_categories().await
+    }
+
     /// Creates a product. `AlreadyExists` names `sku` or `slug` when taken; an unknown
     /// category is `Validation` on `category`.
     async fn create_product(&self, product: ProductRecord) -> Result<Product>;
@@ -170,6 +182,12 @@ pub trait CatalogStore: Send + Sync + 'static {
 
     /// The product with this id.
     async fn find_product(&self, id: ProductId) -> Result<Option<Product>>;
+
+    /// The product as last committed, for a change built on it; see
+    /// [`category_to_update`](Self::category_to_update).
+    async fn product_to_update(&self, id: ProductId) -> Result<Option<Product>> {
+        self.find_product(id).await
+    }
 
     /// The products with these ids that exist, in one round trip, in any order.
     async fn products_by_ids(&self, ids: &[ProductId]) -> Result<Vec<Product>>;

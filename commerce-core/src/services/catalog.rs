@@ -232,7 +232,11 @@ impl CatalogService {
         mode: WriteMode,
     ) -> Result<Category> {
         require_staff(who)?;
-        let current = self.category(id).await?;
+        let current = self
+            .store
+            .category_to_update(id)
+            .await?
+            .ok_or(Error::NotFound("category"))?;
         let record = self.category_record(Some(current), input, mode).await?;
         let updated = self.store.update_category(id, record).await?;
         self.after_write().await?;
@@ -286,7 +290,7 @@ impl CatalogService {
             None => None,
         };
         if let (Some(parent), Some(current)) = (parent, &current) {
-            let categories = self.store.list_categories().await?;
+            let categories = self.store.categories_to_update().await?;
             if creates_cycle(&categories, current.id, parent) {
                 errors.add(
                     "parent",
@@ -352,7 +356,7 @@ impl CatalogService {
         require_staff(who)?;
         let current = self
             .store
-            .find_product(id)
+            .product_to_update(id)
             .await?
             .ok_or(Error::NotFound("product"))?;
         let record = self.product_record(Some(current), input, mode)?;

@@ -4,6 +4,16 @@
 //! `migrations/postgres/0003_catalog.sql`), so this module never writes either itself. Which
 //! unique value is taken is read from the name of the violated constraint, never from the
 //! message text.
+//!
+//! Pools: the shopper-facing reads (`find_category`, `list_categories`, `find_product`,
+//! `products_by_ids`, `list_products`) use `self.reader`, a read replica's pool when one is
+//! configured and the primary's otherwise; they may therefore see the catalogue as it was a
+//! moment ago. Everything else uses `self.pool`, the primary, and must keep doing so: writes
+//! and transactions for obvious reasons; the change log and the index documents because the
+//! search indexer must read what has been committed: a document read from a replica behind
+//! the change log would put an older product into the index and mark it current, and nothing
+//! would correct it until that product changed again. Carts and orders read products on the
+//! primary too (`orders.rs`), so a lagging replica never changes what checkout charges.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -353,29 +363,19 @@ impl CatalogStore for PostgresDatabase {
     }
 
     async fn find_category(&self, id: CategoryId) -> Result<Option<Category>> {
-        let row = sqlx::query_as::<_, CategoryRow>(concat!(
-            "SELECT ",
-            category_columns!(),
-            " FROM categories WHERE id = $1"
-        ))
-        .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_error)?;
-        Ok(row.map(Category::from))
+        category_by_id(&self.reader, id).await
+    }
+
+    async fn category_to_update(&self, id: CategoryId) -> Result<Option<Category>> {
+        category_by_id(&self.pool, id).await
     }
 
     async fn list_categories(&self) -> Result<Vec<Category>> {
-        // name_key is COLLATE "C": byte order of the lowercased name, as on SQLite.
-        let rows = sqlx::query_as::<_, CategoryRow>(concat!(
-            "SELECT ",
-            category_columns!(),
-            " FROM categories ORDER BY name_key, id"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_error)?;
-        Ok(rows.into_iter().map(Category::from).collect())
+        all_categories(&self.reader).await
+    }
+
+    async fn categories_to_update(&self) -> Result<Vec<Category>> {
+        all_categories(&self.pool).await
     }
 
     async fn create_product(&self, product: ProductRecord) -> Result<Product> {
@@ -501,16 +501,11 @@ impl CatalogStore for PostgresDatabase {
     }
 
     async fn find_product(&self, id: ProductId) -> Result<Option<Product>> {
-        let row = sqlx::query_as::<_, ProductRow>(concat!(
-            "SELECT ",
-            product_columns!(),
-            " FROM products WHERE id = $1"
-        ))
-        .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_error)?;
-        Ok(row.map(Product::from))
+        product_by_id(&self.reader, id).await
+    }
+
+    async fn product_to_update(&self, id: ProductId) -> Result<Option<Product>> {
+        product_by_id(&self.pool, id).await
     }
 
     async fn products_by_ids(&self, ids: &[ProductId]) -> Result<Vec<Product>> {
@@ -524,7 +519,7 @@ impl CatalogStore for PostgresDatabase {
             " FROM products WHERE id = ANY($1)"
         ))
         .bind(id_array(ids))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await
         .map_err(db_error)?;
         Ok(rows.into_iter().map(Product::from).collect())
@@ -535,7 +530,7 @@ impl CatalogStore for PostgresDatabase {
         push_filter(&mut count, &query.filter);
         let total: i64 = count
             .build_query_scalar()
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reader)
             .await
             .map_err(db_error)?;
         let total = u64::try_from(total).unwrap_or(0);
@@ -555,7 +550,7 @@ impl CatalogStore for PostgresDatabase {
         push_page(&mut page, query.offset, query.limit);
         let rows = page
             .build_query_as::<ProductRow>()
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await
             .map_err(db_error)?;
         Ok(ProductPage {
@@ -629,4 +624,44 @@ pub(super) async fn latest_change(pool: &sqlx::PgPool) -> Result<u64> {
         .await
         .map_err(db_error)?;
     Ok(u64::try_from(seq).unwrap_or(0))
+}
+
+/// Reads for shoppers go to the reader pool; reads a change is built on, to the primary.
+async fn category_by_id(pool: &sqlx::PgPool, id: CategoryId) -> Result<Option<Category>> {
+    let row = sqlx::query_as::<_, CategoryRow>(concat!(
+        "SELECT ",
+        category_columns!(),
+        " FROM categories WHERE id = $1"
+    ))
+    .bind(id.0)
+    .fetch_optional(pool)
+    .await
+    .map_err(db_error)?;
+    Ok(row.map(Category::from))
+}
+
+async fn all_categories(pool: &sqlx::PgPool) -> Result<Vec<Category>> {
+    // name_key is COLLATE "C": byte order of the lowercased name, as on SQLite.
+    let rows = sqlx::query_as::<_, CategoryRow>(concat!(
+        "SELECT ",
+        category_columns!(),
+        " FROM categories ORDER BY name_key, id"
+    ))
+    .fetch_all(pool)
+    .await
+    .map_err(db_error)?;
+    Ok(rows.into_iter().map(Category::from).collect())
+}
+
+async fn product_by_id(pool: &sqlx::PgPool, id: ProductId) -> Result<Option<Product>> {
+    let row = sqlx::query_as::<_, ProductRow>(concat!(
+        "SELECT ",
+        product_columns!(),
+        " FROM products WHERE id = $1"
+    ))
+    .bind(id.0)
+    .fetch_optional(pool)
+    .await
+    .map_err(db_error)?;
+    Ok(row.map(Product::from))
 }

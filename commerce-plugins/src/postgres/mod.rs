@@ -9,6 +9,12 @@
 //! a query stuck behind a lock fails as [`Error::Unavailable`] instead of holding a request and
 //! a connection forever. Migrations run on a connection of their own under an advisory lock,
 //! so several instances starting at once apply each migration exactly once.
+//!
+//! With a read replica (`DATABASE_READ_URL`), a second pool with the same settings connects to
+//! it, and the catalogue reads that serve shoppers go there (see `catalog.rs` for which). The
+//! store always holds a `reader` pool, which is the primary's own pool when no replica is
+//! configured, so a query only chooses a pool and never branches on the configuration. The
+//! replica is never migrated: it receives the primary's schema through replication.
 
 mod accounts;
 mod catalog;
@@ -33,6 +39,8 @@ use queue::TaskWakeups;
 pub use search::{PostgresSearch, PostgresSearchPlugin};
 
 const BACKEND: &str = "postgres";
+/// The name of the read replica's readiness check.
+const REPLICA_CHECK: &str = "postgres-replica";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
@@ -71,10 +79,18 @@ impl PostgresSettings {
 }
 
 /// A PostgreSQL database implementing the account, token, task-queue, catalogue, cart and
-/// order ports.
+/// order ports, optionally reading part of the catalogue from a read replica.
 #[derive(Clone, Debug)]
 pub struct PostgresDatabase {
+    /// The primary: every write, transaction and consistent read.
     pool: Pool<Postgres>,
+    /// Where the catalogue's shopper reads go: the replica's pool, or a clone of `pool` (the
+    /// same pool, not a second one) when there is no replica.
+    reader: Pool<Postgres>,
+    /// Whether `reader` is a replica's pool rather than `pool`.
+    reads_from_replica: bool,
+    /// Kept so that a replica's pool is made exactly like the primary's.
+    settings: PostgresSettings,
     /// Shared by clones, so that one listener connection serves every clone's workers.
     wakeups: Arc<TaskWakeups>,
 }
@@ -86,43 +102,42 @@ impl PostgresDatabase {
     /// the first request. A malformed URL is a validation error on `DATABASE_URL`; a server
     /// that cannot be reached is [`Error::Unavailable`].
     pub async fn connect(url: &str, settings: PostgresSettings) -> Result<Self> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|e| Error::invalid("DATABASE_URL", e.to_string()))?;
-        Self::connect_with(options, settings).await
+        Self::connect_with(parse_url("DATABASE_URL", url)?, settings).await
     }
 
     /// Connects with options built in code rather than parsed from a URL: a CA certificate
     /// for `verify-full`, a password fetched at start-up, a database made for a test.
     pub async fn connect_with(
-        mut options: PgConnectOptions,
+        options: PgConnectOptions,
         settings: PostgresSettings,
     ) -> Result<Self> {
-        if options.get_application_name().is_none() {
-            // Names our sessions in pg_stat_activity, for whoever is looking at a busy server.
-            options = options.application_name("commerce-rs");
-        }
-        // `SET` takes no bind parameters; set_config is the same setting with the value bound.
-        let statement_timeout = settings.statement_timeout.as_millis().to_string();
-        let pool = PgPoolOptions::new()
-            .max_connections(settings.max_connections.max(1))
-            .acquire_timeout(settings.acquire_timeout)
-            .after_connect(move |connection, _| {
-                let statement_timeout = statement_timeout.clone();
-                Box::pin(async move {
-                    sqlx::query("SELECT set_config('statement_timeout', $1, false)")
-                        .bind(statement_timeout)
-                        .execute(connection)
-                        .await
-                        .map(drop)
-                })
-            })
-            .connect_with(options)
-            .await
-            .map_err(db_error)?;
+        let pool = open_pool(options, settings).await?;
         Ok(Self {
             wakeups: Arc::new(TaskWakeups::new(pool.connect_options())),
+            reader: pool.clone(),
+            reads_from_replica: false,
+            settings,
             pool,
         })
+    }
+
+    /// Sends the catalogue's shopper reads to the read replica at `url` (`DATABASE_READ_URL`)
+    /// through a pool of its own with this database's settings; everything else stays on the
+    /// primary.
+    ///
+    /// One connection is opened now, as by [`connect`](Self::connect). A malformed URL is a
+    /// validation error on `DATABASE_READ_URL`; a server that cannot be reached is
+    /// [`Error::Unavailable`]. The replica is not migrated, and must serve the same schema.
+    pub async fn with_read_replica(self, url: &str) -> Result<Self> {
+        self.with_read_replica_options(parse_url("DATABASE_READ_URL", url)?)
+            .await
+    }
+
+    /// [`with_read_replica`](Self::with_read_replica) with options built in code.
+    pub async fn with_read_replica_options(mut self, options: PgConnectOptions) -> Result<Self> {
+        self.reader = open_pool(options, self.settings).await?;
+        self.reads_from_replica = true;
+        Ok(self)
     }
 
     /// Applies the migrations not yet applied; safe to run from several instances at once.
@@ -154,6 +169,65 @@ impl PostgresDatabase {
     pub fn pool(&self) -> &Pool<Postgres> {
         &self.pool
     }
+
+    /// The pool the catalogue's shopper reads use: the read replica's, or the same pool as
+    /// [`pool`](Self::pool) when there is none. Never write through it.
+    pub fn read_pool(&self) -> &Pool<Postgres> {
+        &self.reader
+    }
+
+    /// The readiness check of the read replica, named `postgres-replica`, or `None` when
+    /// there is no replica (the primary's own check then covers every read).
+    pub fn replica_readiness(&self) -> Option<Arc<dyn ReadinessCheck>> {
+        self.reads_from_replica.then(|| {
+            Arc::new(ReplicaReadiness {
+                pool: self.reader.clone(),
+            }) as Arc<dyn ReadinessCheck>
+        })
+    }
+}
+
+/// Parses a PostgreSQL URL, naming `variable` when it is malformed.
+fn parse_url(variable: &'static str, url: &str) -> Result<PgConnectOptions> {
+    PgConnectOptions::from_str(url).map_err(|e| Error::invalid(variable, e.to_string()))
+}
+
+/// A pool set up as every pool of this plugin is: sessions named, statements timed out, and
+/// one connection opened now so that a wrong address or password fails at start-up.
+async fn open_pool(
+    mut options: PgConnectOptions,
+    settings: PostgresSettings,
+) -> Result<Pool<Postgres>> {
+    if options.get_application_name().is_none() {
+        // Names our sessions in pg_stat_activity, for whoever is looking at a busy server.
+        options = options.application_name("commerce-rs");
+    }
+    // `SET` takes no bind parameters; set_config is the same setting with the value bound.
+    let statement_timeout = settings.statement_timeout.as_millis().to_string();
+    PgPoolOptions::new()
+        .max_connections(settings.max_connections.max(1))
+        .acquire_timeout(settings.acquire_timeout)
+        .after_connect(move |connection, _| {
+            let statement_timeout = statement_timeout.clone();
+            Box::pin(async move {
+                sqlx::query("SELECT set_config('statement_timeout', $1, false)")
+                    .bind(statement_timeout)
+                    .execute(connection)
+                    .await
+                    .map(drop)
+            })
+        })
+        .connect_with(options)
+        .await
+        .map_err(db_error)
+}
+
+async fn select_one(pool: &Pool<Postgres>) -> Result<()> {
+    sqlx::query("SELECT 1")
+        .execute(pool)
+        .await
+        .map(drop)
+        .map_err(db_error)
 }
 
 #[async_trait]
@@ -162,12 +236,26 @@ impl ReadinessCheck for PostgresDatabase {
         BACKEND
     }
 
+    /// The primary only; the replica has a check of its own, so `/ready` names which failed.
     async fn check(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map(drop)
-            .map_err(db_error)
+        select_one(&self.pool).await
+    }
+}
+
+/// `/ready`'s check of the read replica: shoppers' catalogue reads fail while it is down.
+#[derive(Debug)]
+struct ReplicaReadiness {
+    pool: Pool<Postgres>,
+}
+
+#[async_trait]
+impl ReadinessCheck for ReplicaReadiness {
+    fn name(&self) -> &'static str {
+        REPLICA_CHECK
+    }
+
+    async fn check(&self) -> Result<()> {
+        select_one(&self.pool).await
     }
 }
 
@@ -176,6 +264,7 @@ impl ReadinessCheck for PostgresDatabase {
 #[derive(Debug, Clone)]
 pub struct PostgresPlugin {
     url: String,
+    read_url: Option<String>,
     settings: PostgresSettings,
     migrate: bool,
 }
@@ -186,12 +275,21 @@ impl PostgresPlugin {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            read_url: None,
             settings: PostgresSettings::default(),
             migrate: true,
         }
     }
 
-    /// Sets how connections are used.
+    /// Reads the catalogue for shoppers from the read replica at `url` (`DATABASE_READ_URL`),
+    /// through a second pool with the same settings, and adds a readiness check for it. See
+    /// [`PostgresDatabase::with_read_replica`].
+    pub fn read_url(mut self, url: impl Into<String>) -> Self {
+        self.read_url = Some(url.into());
+        self
+    }
+
+    /// Sets how connections are used (for the replica's pool too).
     pub fn settings(mut self, settings: PostgresSettings) -> Self {
         self.settings = settings;
         self
@@ -223,9 +321,17 @@ impl Plugin for PostgresPlugin {
     }
 
     async fn build(&self, shop: &mut ShopBuilder) -> Result<()> {
-        let database = Arc::new(PostgresDatabase::connect(&self.url, self.settings).await?);
+        let mut database = PostgresDatabase::connect(&self.url, self.settings).await?;
+        // Before migrating, so that a wrong replica URL fails without waiting for migrations.
+        if let Some(read_url) = &self.read_url {
+            database = database.with_read_replica(read_url).await?;
+        }
         if self.migrate {
             database.migrate().await?;
+        }
+        let database = Arc::new(database);
+        if let Some(replica) = database.replica_readiness() {
+            shop.add_readiness_check(replica);
         }
         shop.provide_user_store(database.clone())
             .provide_token_store(database.clone())
@@ -239,11 +345,13 @@ impl Plugin for PostgresPlugin {
 }
 
 fn create(url: &str, config: &Config) -> Result<Box<dyn Plugin>> {
-    Ok(Box::new(
-        PostgresPlugin::new(url)
-            .settings(PostgresSettings::from_config(config))
-            .migrate(config.auto_migrate),
-    ))
+    let mut plugin = PostgresPlugin::new(url)
+        .settings(PostgresSettings::from_config(config))
+        .migrate(config.auto_migrate);
+    if let Some(read_url) = &config.database_read_url {
+        plugin = plugin.read_url(read_url.clone());
+    }
+    Ok(Box::new(plugin))
 }
 
 commerce_core::inventory::submit! {
