@@ -8,7 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::ApiTags;
 use super::problem::ApiError;
 use super::security::BearerAuth;
-use super::types::StrictString;
+use super::types::{Email, FreeText, NewPassword, Text, Username};
 use crate::domain::User;
 use crate::services::{AuthService, Registration, TokenPair};
 
@@ -16,12 +16,12 @@ use crate::services::{AuthService, Registration, TokenPair};
 #[derive(Object, Debug)]
 pub struct RegisterRequest {
     /// 1–150 letters, digits and `@ . + - _`; unique regardless of case.
-    pub username: StrictString,
+    pub username: Text<Username>,
     /// A valid e-mail address; unique regardless of case.
-    pub email: StrictString,
-    /// At least 8 characters, and not the username.
+    pub email: Text<Email>,
+    /// 8–128 characters, and not the username.
     #[oai(write_only)]
-    pub password: StrictString,
+    pub password: Text<NewPassword>,
 }
 
 /// A registered account.
@@ -39,17 +39,17 @@ pub struct RegisteredUser {
 #[derive(Object, Debug)]
 pub struct LoginRequest {
     /// The username.
-    pub username: StrictString,
+    pub username: Text<FreeText>,
     /// The password.
     #[oai(write_only)]
-    pub password: StrictString,
+    pub password: Text<FreeText>,
 }
 
 /// A refresh token, to rotate or to revoke.
 #[derive(Object, Debug)]
 pub struct RefreshRequest {
     /// The refresh token from login or the last refresh.
-    pub refresh: StrictString,
+    pub refresh: Text<FreeText>,
 }
 
 /// A pair of tokens.
@@ -131,9 +131,9 @@ impl AuthApi {
         let user = self
             .auth
             .register(Registration {
-                username: body.username.into_inner(),
-                email: body.email.into_inner(),
-                password: body.password.into_inner(),
+                username: body.username.into_string(),
+                email: body.email.into_string(),
+                password: body.password.into_string(),
             })
             .await?;
         Ok(RegisterResponse::Created(Json(RegisteredUser {

@@ -14,7 +14,10 @@ use super::cached::{Cached, JsonBytes, to_bytes};
 use super::pagination::{Page, PageLinks};
 use super::problem::ApiError;
 use super::security::OptionalBearer;
-use super::types::StrictString;
+use super::types::{
+    CategoryName, Constrained, Description, PageNumber, PageSize, Price, ProductName,
+    ProductOrdering, Sku, Slug, Stock, Text,
+};
 use crate::domain::{Category, CategoryId, Currency, Money, Product, ProductId};
 use crate::services::catalog::{CategoryInput, ProductInput, ProductListParams, WriteMode};
 use crate::services::{AuthService, CachedResponse, CatalogService};
@@ -32,6 +35,7 @@ pub struct CategoryBody {
     /// Free text.
     pub description: String,
     /// The id of the category it is in; null at the top level.
+    #[oai(nullable)]
     pub parent: Option<i64>,
     /// When it was created (RFC 3339, UTC).
     pub created_at: DateTime<Utc>,
@@ -56,35 +60,42 @@ impl From<&Category> for CategoryBody {
 /// A new category, or all of a category's fields (PUT).
 #[derive(Object, Debug)]
 pub struct CategoryCreate {
-    /// 1–100 characters; unique regardless of case.
-    pub name: StrictString,
-    /// Lowercase letters, digits and hyphens; derived from the name when absent.
-    pub slug: Option<StrictString>,
+    /// 1–100 characters, not all white space; unique regardless of case.
+    pub name: Text<CategoryName>,
+    /// Lowercase letters, digits and single hyphens; derived from the name when absent.
+    #[oai(nullable)]
+    pub slug: Option<Text<Slug>>,
     /// Free text; empty when absent.
-    pub description: Option<StrictString>,
+    #[oai(nullable)]
+    pub description: Option<Text<Description>>,
     /// The id of the parent category; absent or null for a top-level category.
+    #[oai(nullable)]
     pub parent: Option<i64>,
 }
 
 /// Some of a category's fields (PATCH).
 #[derive(Object, Debug)]
 pub struct CategoryPatch {
-    /// 1–100 characters; unique regardless of case.
-    pub name: Option<StrictString>,
-    /// Lowercase letters, digits and hyphens.
-    pub slug: Option<StrictString>,
+    /// 1–100 characters, not all white space; unique regardless of case.
+    #[oai(nullable)]
+    pub name: Option<Text<CategoryName>>,
+    /// Lowercase letters, digits and single hyphens.
+    #[oai(nullable)]
+    pub slug: Option<Text<Slug>>,
     /// Free text.
-    pub description: Option<StrictString>,
+    #[oai(nullable)]
+    pub description: Option<Text<Description>>,
     /// The id of the parent category; null moves it to the top level.
+    #[oai(nullable)]
     pub parent: MaybeUndefined<i64>,
 }
 
 impl From<CategoryCreate> for CategoryInput {
     fn from(body: CategoryCreate) -> Self {
         Self {
-            name: Some(body.name.into_inner()),
-            slug: body.slug.map(StrictString::into_inner),
-            description: body.description.map(StrictString::into_inner),
+            name: Some(body.name.into_string()),
+            slug: body.slug.map(Text::into_string),
+            description: body.description.map(Text::into_string),
             parent: Some(body.parent),
         }
     }
@@ -93,9 +104,9 @@ impl From<CategoryCreate> for CategoryInput {
 impl From<CategoryPatch> for CategoryInput {
     fn from(body: CategoryPatch) -> Self {
         Self {
-            name: body.name.map(StrictString::into_inner),
-            slug: body.slug.map(StrictString::into_inner),
-            description: body.description.map(StrictString::into_inner),
+            name: body.name.map(Text::into_string),
+            slug: body.slug.map(Text::into_string),
+            description: body.description.map(Text::into_string),
             parent: match body.parent {
                 MaybeUndefined::Undefined => None,
                 MaybeUndefined::Null => Some(None),
@@ -154,55 +165,67 @@ impl ProductBody {
 /// A new product, or all of a product's fields (PUT). Only the old shop's fields are required.
 #[derive(Object, Debug)]
 pub struct ProductCreate {
-    /// 1–200 characters.
-    pub name: StrictString,
+    /// 1–200 characters, not all white space.
+    pub name: Text<ProductName>,
     /// Free text; empty when absent.
-    pub description: Option<StrictString>,
+    #[oai(nullable)]
+    pub description: Option<Text<Description>>,
     /// A decimal string with at most the currency's decimals, e.g. "1500.00"; at least 0.
-    pub price: StrictString,
+    pub price: Text<Price>,
     /// The id of its category.
     pub category: i64,
-    /// Units in stock; at least 0.
-    pub stock: i64,
-    /// Lowercase letters, digits and hyphens; derived from the name when absent.
-    pub slug: Option<StrictString>,
+    /// Units in stock.
+    pub stock: Constrained<i64, Stock>,
+    /// Lowercase letters, digits and single hyphens; derived from the name when absent.
+    #[oai(nullable)]
+    pub slug: Option<Text<Slug>>,
     /// Letters, digits, '.', '_' and '-'; generated when absent.
-    pub sku: Option<StrictString>,
+    #[oai(nullable)]
+    pub sku: Option<Text<Sku>>,
     /// Whether customers can see it; true when absent.
+    #[oai(nullable)]
     pub is_active: Option<bool>,
 }
 
 /// Some of a product's fields (PATCH).
 #[derive(Object, Debug)]
 pub struct ProductPatch {
-    /// 1–200 characters.
-    pub name: Option<StrictString>,
+    /// 1–200 characters, not all white space.
+    #[oai(nullable)]
+    pub name: Option<Text<ProductName>>,
     /// Free text.
-    pub description: Option<StrictString>,
+    #[oai(nullable)]
+    pub description: Option<Text<Description>>,
     /// A decimal string, e.g. "1500.00".
-    pub price: Option<StrictString>,
+    #[oai(nullable)]
+    pub price: Option<Text<Price>>,
     /// The id of its category.
+    #[oai(nullable)]
     pub category: Option<i64>,
-    /// Units in stock; at least 0.
-    pub stock: Option<i64>,
-    /// Lowercase letters, digits and hyphens.
-    pub slug: Option<StrictString>,
+    /// Units in stock.
+    #[oai(nullable)]
+    pub stock: Option<Constrained<i64, Stock>>,
+    /// Lowercase letters, digits and single hyphens.
+    #[oai(nullable)]
+    pub slug: Option<Text<Slug>>,
     /// Letters, digits, '.', '_' and '-'.
-    pub sku: Option<StrictString>,
+    #[oai(nullable)]
+    pub sku: Option<Text<Sku>>,
     /// Whether customers can see it.
+    #[oai(nullable)]
     pub is_active: Option<bool>,
 }
 
 impl From<ProductCreate> for ProductInput {
     fn from(body: ProductCreate) -> Self {
         Self {
-            name: Some(body.name.into_inner()),
-            description: body.description.map(StrictString::into_inner),
-            price: Some(body.price.into_inner()),
+            name: Some(body.name.into_string()),
+            description: body.description.map(Text::into_string),
+            price: Some(body.price.into_string()),
             category: Some(body.category),
-            stock: Some(body.stock),
-            slug: body.slug.map(StrictString::into_inner),
-            sku: body.sku.map(StrictString::into_inner),
+            stock: Some(body.stock.get()),
+            slug: body.slug.map(Text::into_string),
+            sku: body.sku.map(Text::into_string),
             is_active: body.is_active,
         }
     }
@@ -211,13 +234,13 @@ impl From<ProductCreate> for ProductInput {
 impl From<ProductPatch> for ProductInput {
     fn from(body: ProductPatch) -> Self {
         Self {
-            name: body.name.map(StrictString::into_inner),
-            description: body.description.map(StrictString::into_inner),
-            price: body.price.map(StrictString::into_inner),
+            name: body.name.map(Text::into_string),
+            description: body.description.map(Text::into_string),
+            price: body.price.map(Text::into_string),
             category: body.category,
-            stock: body.stock,
-            slug: body.slug.map(StrictString::into_inner),
-            sku: body.sku.map(StrictString::into_inner),
+            stock: body.stock.map(|stock| stock.get()),
+            slug: body.slug.map(Text::into_string),
+            sku: body.sku.map(Text::into_string),
             is_active: body.is_active,
         }
     }
@@ -308,12 +331,15 @@ impl CatalogApi {
         &self,
         request: &Request,
         /// 1-based page number.
-        page: Query<Option<u64>>,
+        page: Query<Option<Constrained<u64, PageNumber>>>,
         /// Categories per page (default 20, at most 100).
-        page_size: Query<Option<u64>>,
+        page_size: Query<Option<Constrained<u64, PageSize>>>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> Result<Cached<Page<CategoryBody>>, ApiError> {
-        let (page, page_size) = checked_page(page.0, page_size.0)?;
+        let (page, page_size) = checked_page(
+            page.0.map(|page| page.get()),
+            page_size.0.map(|size| size.get()),
+        )?;
         let links = PageLinks::new(request);
         let catalog = self.catalog.clone();
         let key_links = links.cache_key();
@@ -326,7 +352,8 @@ impl CatalogApi {
                 move || async move {
                     let categories = catalog.categories().await?;
                     let total = categories.len() as u64;
-                    let offset = usize::try_from((page - 1) * page_size).unwrap_or(usize::MAX);
+                    let offset =
+                        usize::try_from((page - 1).saturating_mul(page_size)).unwrap_or(usize::MAX);
                     if page > 1 && offset >= categories.len() {
                         return Err(crate::Error::invalid("page", "invalid page"));
                     }
@@ -461,19 +488,19 @@ impl CatalogApi {
         /// unless `ordering` is given. The last word also matches as a prefix.
         search: Query<Option<String>>,
         /// `price`, `-price`, `name`, `-name`, `created_at`, `-created_at`, `stock` or `-stock`.
-        ordering: Query<Option<String>>,
+        ordering: Query<Option<Constrained<String, ProductOrdering>>>,
         /// A category id; products of its subcategories are included.
         category: Query<Option<i64>>,
         /// Lowest price, inclusive, as a decimal string.
-        min_price: Query<Option<String>>,
+        min_price: Query<Option<Constrained<String, Price>>>,
         /// Highest price, inclusive, as a decimal string.
-        max_price: Query<Option<String>>,
+        max_price: Query<Option<Constrained<String, Price>>>,
         /// Only products in stock (true) or out of stock (false).
         in_stock: Query<Option<bool>>,
         /// 1-based page number.
-        page: Query<Option<u64>>,
+        page: Query<Option<Constrained<u64, PageNumber>>>,
         /// Products per page (default 20, at most 100).
-        page_size: Query<Option<u64>>,
+        page_size: Query<Option<Constrained<u64, PageSize>>>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> Result<Cached<Page<ProductBody>>, ApiError> {
         let who = auth.principal(&self.auth)?;
@@ -483,13 +510,13 @@ impl CatalogApi {
                 who,
                 ProductListParams {
                     search: search.0,
-                    ordering: ordering.0,
+                    ordering: ordering.0.map(Constrained::into_inner),
                     category: category.0,
-                    min_price: min_price.0,
-                    max_price: max_price.0,
+                    min_price: min_price.0.map(Constrained::into_inner),
+                    max_price: max_price.0.map(Constrained::into_inner),
                     in_stock: in_stock.0,
-                    page: page.0,
-                    page_size: page_size.0,
+                    page: page.0.map(|page| page.get()),
+                    page_size: page_size.0.map(|size| size.get()),
                 },
             )
             .await?;

@@ -11,6 +11,7 @@ use super::ApiTags;
 use super::pagination::{Page, PageLinks};
 use super::problem::ApiError;
 use super::security::BearerAuth;
+use super::types::{Constrained, IdempotencyKey, Note, PageNumber, PageSize, Quantity, Text};
 use crate::domain::{CartItemId, Currency, Money, Order, OrderId, OrderStatus, ProductId, UserId};
 use crate::services::cart::CartView;
 use crate::services::orders::{Checkout, OrderFilter};
@@ -83,14 +84,14 @@ pub struct AddToCart {
     /// The product's id.
     pub product: i64,
     /// How many, 1–1000; added to any already in the cart.
-    pub quantity: i64,
+    pub quantity: Constrained<i64, Quantity>,
 }
 
 /// A line's new quantity.
 #[derive(Object, Debug)]
 pub struct SetQuantity {
     /// How many, 1–1000.
-    pub quantity: i64,
+    pub quantity: Constrained<i64, Quantity>,
 }
 
 /// Where an order is in its life.
@@ -168,6 +169,7 @@ pub struct OrderBody {
     /// ISO 4217 code of the amounts.
     pub currency: String,
     /// Where to ship, as sent at checkout.
+    #[oai(nullable)]
     pub shipping_address: Option<serde_json::Value>,
     /// The customer's note.
     pub note: String,
@@ -211,9 +213,11 @@ impl OrderBody {
 #[derive(Object, Debug, Default)]
 pub struct PlaceOrderRequest {
     /// Where to ship: an object of the client's design, kept as sent.
+    #[oai(nullable)]
     pub shipping_address: Option<std::collections::BTreeMap<String, serde_json::Value>>,
     /// A note for the shop, at most 2000 characters.
-    pub note: Option<super::types::StrictString>,
+    #[oai(nullable)]
+    pub note: Option<Text<Note>>,
 }
 
 /// A status to move an order to.
@@ -309,7 +313,7 @@ impl OrdersApi {
         let who = token.principal(&self.auth)?;
         let cart = self
             .carts
-            .add(who, ProductId(body.product), body.quantity)
+            .add(who, ProductId(body.product), body.quantity.get())
             .await?;
         Ok(CartChanged::Created(Json(cart.into())))
     }
@@ -329,7 +333,7 @@ impl OrdersApi {
         let who = token.principal(&self.auth)?;
         let cart = self
             .carts
-            .set_quantity(who, CartItemId(id.0), body.quantity)
+            .set_quantity(who, CartItemId(id.0), body.quantity.get())
             .await?;
         Ok(CartResponse::Ok(Json(cart.into())))
     }
@@ -354,7 +358,7 @@ impl OrdersApi {
         token: BearerAuth,
         /// Any unique string (a UUID): retries with the same key never place a second order.
         #[oai(name = "Idempotency-Key")]
-        idempotency_key: Header<Option<String>>,
+        idempotency_key: Header<Option<Constrained<String, IdempotencyKey>>>,
         body: Json<Option<PlaceOrderRequest>>,
     ) -> Result<PlacedResponse, ApiError> {
         let who = token.principal(&self.auth)?;
@@ -364,11 +368,11 @@ impl OrdersApi {
             .place(
                 who,
                 Checkout {
-                    idempotency_key: idempotency_key.0,
+                    idempotency_key: idempotency_key.0.map(Constrained::into_inner),
                     shipping_address: body
                         .shipping_address
                         .map(|fields| serde_json::Value::Object(fields.into_iter().collect())),
-                    note: body.note.map(super::types::StrictString::into_inner),
+                    note: body.note.map(Text::into_string),
                 },
             )
             .await?;
@@ -387,17 +391,17 @@ impl OrdersApi {
         /// Staff only: this user's orders.
         user: Query<Option<i64>>,
         /// 1-based page number.
-        page: Query<Option<u64>>,
+        page: Query<Option<Constrained<u64, PageNumber>>>,
         /// Orders per page (default 20, at most 100).
-        page_size: Query<Option<u64>>,
+        page_size: Query<Option<Constrained<u64, PageSize>>>,
     ) -> Result<OrdersResponse, ApiError> {
         let who = token.principal(&self.auth)?;
         let mut errors = crate::FieldErrors::default();
-        let page = page.0.unwrap_or(1);
+        let page = page.0.map_or(1, |page| page.get());
         if page == 0 {
             errors.add("page", "pages are numbered from 1");
         }
-        let page_size = page_size.0.unwrap_or(20);
+        let page_size = page_size.0.map_or(20, |size| size.get());
         if !(1..=100).contains(&page_size) {
             errors.add("page_size", "must be between 1 and 100");
         }

@@ -12,8 +12,10 @@ pub struct Page<T: ParseFromJSON + ToJSON + Type + Send + Sync + Serialize> {
     /// How many items match in all.
     pub count: u64,
     /// The absolute URL of the next page; null on the last.
+    #[oai(nullable)]
     pub next: Option<String>,
     /// The absolute URL of the previous page; null on the first.
+    #[oai(nullable)]
     pub previous: Option<String>,
     /// The items of this page.
     pub results: Vec<T>,

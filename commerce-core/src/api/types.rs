@@ -1,9 +1,12 @@
 //! Request field types that accept exactly what the spec says.
 
 use std::borrow::Cow;
+use std::marker::PhantomData;
 
-use poem_openapi::registry::MetaSchemaRef;
-use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{
+    ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type,
+};
 use serde_json::Value;
 
 /// A JSON string and nothing else.
@@ -63,5 +66,223 @@ impl ParseFromJSON for StrictString {
 impl ToJSON for StrictString {
     fn to_json(&self) -> Option<Value> {
         Some(Value::String(self.0.clone()))
+    }
+}
+
+/// The constraints of one request field, as the spec states them.
+///
+/// The domain checks them (with a message per field in `errors`); a rule only makes the spec
+/// say what those checks accept, so clients and schema-driven testers know without trying.
+/// Keep each rule in step with the check it describes.
+pub trait Rule: Send + Sync + 'static {
+    /// The field's schema constraints, merged into the schema of the underlying type.
+    fn constraints() -> MetaSchema;
+}
+
+/// A `T` whose constraints (`R`) are stated in the spec and checked by the domain.
+///
+/// Parsing accepts any `T`, so a value the rule excludes still reaches the service and is
+/// refused there with a field error, not with a parser message.
+pub struct Constrained<T, R> {
+    value: T,
+    rule: PhantomData<fn() -> R>,
+}
+
+impl<T, R> Constrained<T, R> {
+    /// The value.
+    pub fn into_inner(self) -> T {
+        self.value
+    }
+}
+
+impl<T: Clone, R> Clone for Constrained<T, R> {
+    fn clone(&self) -> Self {
+        Self {
+            value: self.value.clone(),
+            rule: PhantomData,
+        }
+    }
+}
+
+impl<T: std::fmt::Debug, R> std::fmt::Debug for Constrained<T, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.value.fmt(f)
+    }
+}
+
+impl<T: Type, R: Rule> Type for Constrained<T, R> {
+    const IS_REQUIRED: bool = T::IS_REQUIRED;
+    type RawValueType = T::RawValueType;
+    type RawElementValueType = T::RawElementValueType;
+
+    fn name() -> Cow<'static, str> {
+        T::name()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        let constraints = R::constraints();
+        // `MetaSchema::merge` leaves these two out.
+        let format = constraints.format;
+        let enum_items = constraints.enum_items.clone();
+        match T::schema_ref().merge(constraints) {
+            MetaSchemaRef::Inline(mut schema) => {
+                if format.is_some() {
+                    schema.format = format;
+                }
+                if !enum_items.is_empty() {
+                    schema.enum_items = enum_items;
+                }
+                MetaSchemaRef::Inline(schema)
+            }
+            reference => reference,
+        }
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        self.value.as_raw_value()
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        self.value.raw_element_iter()
+    }
+}
+
+impl<T: ParseFromJSON, R: Rule> ParseFromJSON for Constrained<T, R> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        T::parse_from_json(value)
+            .map(|value| Self {
+                value,
+                rule: PhantomData,
+            })
+            .map_err(ParseError::propagate)
+    }
+}
+
+impl<T: ParseFromParameter, R: Rule> ParseFromParameter for Constrained<T, R> {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        T::parse_from_parameter(value)
+            .map(|value| Self {
+                value,
+                rule: PhantomData,
+            })
+            .map_err(ParseError::propagate)
+    }
+}
+
+impl<T: ToJSON, R: Rule> ToJSON for Constrained<T, R> {
+    fn to_json(&self) -> Option<Value> {
+        self.value.to_json()
+    }
+}
+
+/// Text without U+0000, which [`StrictString`] refuses.
+const NO_NUL: &str = r"^[^\u0000]*$";
+/// Text with at least one character that is neither white space nor U+0000: names are trimmed
+/// and may not be blank.
+const NOT_BLANK: &str = r"^[^\u0000]*[^\s\u0000][^\u0000]*$";
+
+fn text(min_length: Option<usize>, max_length: Option<usize>, pattern: &str) -> MetaSchema {
+    MetaSchema {
+        min_length,
+        max_length,
+        pattern: Some(pattern.to_owned()),
+        ..MetaSchema::ANY
+    }
+}
+
+fn range(minimum: Option<i64>, maximum: Option<i64>) -> MetaSchema {
+    MetaSchema {
+        minimum: minimum.map(|m| m as f64),
+        maximum: maximum.map(|m| m as f64),
+        ..MetaSchema::ANY
+    }
+}
+
+/// Declares rules as unit types: `name => constraints,`.
+macro_rules! rules {
+    ($($(#[$doc:meta])* $name:ident => $constraints:expr,)*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy)]
+            pub struct $name;
+
+            impl Rule for $name {
+                fn constraints() -> MetaSchema {
+                    $constraints
+                }
+            }
+        )*
+    };
+}
+
+rules! {
+    /// Free text: anything but U+0000.
+    FreeText => text(None, None, NO_NUL),
+    /// A category name (`domain::catalog::parse_category_name`).
+    CategoryName => text(Some(1), Some(100), NOT_BLANK),
+    /// A product name (`domain::catalog::parse_product_name`).
+    ProductName => text(Some(1), Some(200), NOT_BLANK),
+    /// A description (`domain::catalog::parse_description`).
+    Description => text(None, Some(20_000), NO_NUL),
+    /// A slug (`domain::catalog::parse_slug`).
+    Slug => text(Some(1), Some(120), "^[a-z0-9]+(-[a-z0-9]+)*$"),
+    /// A SKU (`domain::catalog::parse_sku`).
+    Sku => text(Some(1), Some(64), "^[A-Za-z0-9._-]+$"),
+    /// A price or price bound: a decimal string in the shop's currency, 0 to 10,000,000,000
+    /// (`CatalogService::parse_price`; at most two decimals, the most any currency has).
+    Price => text(Some(1), Some(13), r"^[0-9]{1,10}(\.[0-9]{1,2})?$"),
+    /// A username to register (`domain::user::Username::parse`).
+    Username => text(Some(1), Some(150), r"^[\w.@+-]+$"),
+    /// An e-mail address to register (`domain::user::Email::parse`).
+    Email => MetaSchema {
+        format: Some("email"),
+        max_length: Some(254),
+        ..MetaSchema::ANY
+    },
+    /// A new password (`domain::user::Password::parse`; it may not be the username either).
+    NewPassword => text(Some(8), Some(128), NO_NUL),
+    /// A checkout note (`services::orders`).
+    Note => text(None, Some(2_000), NO_NUL),
+    /// An idempotency key: 1–255 visible ASCII characters (`services::orders`).
+    IdempotencyKey => text(Some(1), Some(255), "^[!-~]+$"),
+    /// A product list ordering (`ports::ProductOrdering::ALL`).
+    ProductOrdering => MetaSchema {
+        enum_items: crate::ports::ProductOrdering::ALL
+            .iter()
+            .map(|(_, name)| Value::String((*name).to_owned()))
+            .collect(),
+        ..MetaSchema::ANY
+    },
+    /// Units in stock (`domain::catalog::parse_stock`).
+    Stock => range(Some(0), Some(crate::domain::catalog::STOCK_MAX)),
+    /// Units of a product in a cart (`services::cart`).
+    Quantity => range(Some(1), Some(crate::domain::orders::QUANTITY_MAX)),
+    /// A 1-based page number. The bound keeps clients within 64 bits, signed or not.
+    PageNumber => range(Some(1), Some(i64::MAX)),
+    /// Items per page.
+    PageSize => range(Some(1), Some(i64::from(crate::services::catalog::MAX_PAGE_SIZE))),
+}
+
+/// Request text that satisfies [`StrictString`] and whose constraints `R` the spec states.
+pub type Text<R> = Constrained<StrictString, R>;
+
+impl<R> Constrained<StrictString, R> {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        self.value.as_str()
+    }
+
+    /// The text, owned.
+    pub fn into_string(self) -> String {
+        self.value.into_inner()
+    }
+}
+
+impl<T: Copy, R> Constrained<T, R> {
+    /// The value.
+    pub fn get(&self) -> T {
+        self.value
     }
 }

@@ -620,3 +620,17 @@ async fn a_wrong_method_answers_405_with_allow() {
         assert_eq!(problem["status"], 405);
     }
 }
+
+#[tokio::test]
+async fn huge_page_numbers_are_refused_not_crashed() {
+    let app = spawn_app().await;
+    // Found by schemathesis: (page - 1) * page_size overflowed and the request panicked.
+    for path in [
+        "/api/categories/?page=9223372036854776001",
+        "/api/products/?page=18446744073709551615&page_size=100",
+    ] {
+        let (status, error) = app.get(path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {error}");
+        assert!(error["errors"]["page"].is_array(), "{path}: {error}");
+    }
+}
