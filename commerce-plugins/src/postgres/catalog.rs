@@ -16,7 +16,7 @@
 //! primary too (`orders.rs`), so a lagging replica never changes what checkout charges.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use commerce_core::domain::{
     Category, CategoryId, CategoryRecord, Product, ProductId, ProductRecord,
 };
@@ -28,6 +28,9 @@ use commerce_core::{Error, Result};
 use sqlx::{Postgres, QueryBuilder};
 
 use super::{PostgresDatabase, db_error, is_unique_violation};
+use crate::rows::{
+    CategoryRow, INDEX_SELECT, IndexRow, ProductRow, category_columns, product_columns,
+};
 
 /// The unique constraint on lowercased category names, named in the migration.
 const CATEGORY_NAME_CONSTRAINT: &str = "categories_name_key_unique";
@@ -36,111 +39,6 @@ const PRODUCT_SKU_CONSTRAINT: &str = "products_sku_unique";
 /// Rows per statement of an import: arrays of this many values are a few hundred kilobytes,
 /// so one statement never builds a huge message, and a large import still takes few.
 const IMPORT_ROWS_PER_STATEMENT: usize = 5_000;
-
-#[derive(sqlx::FromRow)]
-struct CategoryRow {
-    id: i64,
-    name: String,
-    slug: String,
-    description: String,
-    parent_id: Option<i64>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl From<CategoryRow> for Category {
-    fn from(row: CategoryRow) -> Self {
-        Category {
-            id: CategoryId(row.id),
-            name: row.name,
-            slug: row.slug,
-            description: row.description,
-            parent: row.parent_id.map(CategoryId),
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct ProductRow {
-    id: i64,
-    name: String,
-    slug: String,
-    sku: String,
-    description: String,
-    price_minor: i64,
-    category_id: i64,
-    stock: i64,
-    is_active: bool,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl From<ProductRow> for Product {
-    fn from(row: ProductRow) -> Self {
-        Product {
-            id: ProductId(row.id),
-            name: row.name,
-            slug: row.slug,
-            sku: row.sku,
-            description: row.description,
-            price_minor: row.price_minor,
-            category: CategoryId(row.category_id),
-            stock: row.stock,
-            is_active: row.is_active,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct IndexRow {
-    id: i64,
-    name: String,
-    description: String,
-    category_id: i64,
-    category_name: String,
-    price_minor: i64,
-    stock: i64,
-    is_active: bool,
-    created_at: DateTime<Utc>,
-}
-
-impl From<IndexRow> for IndexDocument {
-    fn from(row: IndexRow) -> Self {
-        IndexDocument {
-            id: ProductId(row.id),
-            name: row.name,
-            description: row.description,
-            category: CategoryId(row.category_id),
-            category_name: row.category_name,
-            price_minor: row.price_minor,
-            stock: row.stock,
-            is_active: row.is_active,
-            created_at: row.created_at,
-        }
-    }
-}
-
-/// The columns of a [`CategoryRow`], as a literal so that queries stay static strings.
-macro_rules! category_columns {
-    () => {
-        "id, name, slug, description, parent_id, created_at, updated_at"
-    };
-}
-
-/// The columns of a [`ProductRow`], as a literal so that queries stay static strings.
-macro_rules! product_columns {
-    () => {
-        "id, name, slug, sku, description, price_minor, category_id, stock, is_active, created_at, updated_at"
-    };
-}
-
-const INDEX_SELECT: &str = "SELECT p.id, p.name, p.description, p.category_id, \
-     c.name AS category_name, p.price_minor, p.stock, p.is_active, p.created_at \
-     FROM products p JOIN categories c ON c.id = p.category_id";
 
 /// The case-insensitive form under which category names are unique: Rust's Unicode
 /// lowercasing, as on SQLite, so that both backends agree on what counts as taken.

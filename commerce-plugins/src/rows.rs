@@ -1,0 +1,116 @@
+//! Catalogue rows as both SQL backends read them, and the domain values they become.
+//!
+//! The SQLite and PostgreSQL schemas give these columns the same names and compatible types,
+//! and sqlx's `FromRow` is generic over the database, so one definition serves both.
+
+use chrono::{DateTime, Utc};
+use commerce_core::domain::{Category, CategoryId, Product, ProductId};
+use commerce_core::ports::IndexDocument;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CategoryRow {
+    id: i64,
+    name: String,
+    slug: String,
+    description: String,
+    parent_id: Option<i64>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<CategoryRow> for Category {
+    fn from(row: CategoryRow) -> Self {
+        Category {
+            id: CategoryId(row.id),
+            name: row.name,
+            slug: row.slug,
+            description: row.description,
+            parent: row.parent_id.map(CategoryId),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ProductRow {
+    id: i64,
+    name: String,
+    slug: String,
+    sku: String,
+    description: String,
+    price_minor: i64,
+    category_id: i64,
+    stock: i64,
+    is_active: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<ProductRow> for Product {
+    fn from(row: ProductRow) -> Self {
+        Product {
+            id: ProductId(row.id),
+            name: row.name,
+            slug: row.slug,
+            sku: row.sku,
+            description: row.description,
+            price_minor: row.price_minor,
+            category: CategoryId(row.category_id),
+            stock: row.stock,
+            is_active: row.is_active,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct IndexRow {
+    id: i64,
+    name: String,
+    description: String,
+    category_id: i64,
+    category_name: String,
+    price_minor: i64,
+    stock: i64,
+    is_active: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl From<IndexRow> for IndexDocument {
+    fn from(row: IndexRow) -> Self {
+        IndexDocument {
+            id: ProductId(row.id),
+            name: row.name,
+            description: row.description,
+            category: CategoryId(row.category_id),
+            category_name: row.category_name,
+            price_minor: row.price_minor,
+            stock: row.stock,
+            is_active: row.is_active,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// The columns of a [`CategoryRow`], as a literal so that queries stay static strings.
+macro_rules! category_columns {
+    () => {
+        "id, name, slug, description, parent_id, created_at, updated_at"
+    };
+}
+
+/// The columns of a [`ProductRow`], as a literal so that queries stay static strings.
+macro_rules! product_columns {
+    () => {
+        "id, name, slug, sku, description, price_minor, category_id, stock, is_active, created_at, updated_at"
+    };
+}
+
+/// The query of index documents, joined with their category's name.
+pub(crate) const INDEX_SELECT: &str = "SELECT p.id, p.name, p.description, p.category_id, \
+     c.name AS category_name, p.price_minor, p.stock, p.is_active, p.created_at \
+     FROM products p JOIN categories c ON c.id = p.category_id";
+
+pub(crate) use {category_columns, product_columns};
