@@ -1,10 +1,13 @@
-//! Catalogue rows as both SQL backends read them, and the domain values they become.
+//! Catalogue and order rows as both SQL backends read them, and the domain values they
+//! become.
 //!
 //! The SQLite and PostgreSQL schemas give these columns the same names and compatible types,
 //! and sqlx's `FromRow` is generic over the database, so one definition serves both.
 
 use chrono::{DateTime, Utc};
-use commerce_core::domain::{Category, CategoryId, Product, ProductId};
+use std::collections::HashMap;
+
+use commerce_core::domain::{Category, CategoryId, OrderItem, Product, ProductId};
 use commerce_core::ports::IndexDocument;
 
 #[derive(sqlx::FromRow)]
@@ -113,4 +116,35 @@ pub(crate) const INDEX_SELECT: &str = "SELECT p.id, p.name, p.description, p.cat
      c.name AS category_name, p.price_minor, p.stock, p.is_active, p.created_at \
      FROM products p JOIN categories c ON c.id = p.category_id";
 
-pub(crate) use {category_columns, product_columns};
+/// A line of an order, with the order it belongs to.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ItemRow {
+    order_id: i64,
+    product_id: i64,
+    product_name: String,
+    unit_price_minor: i64,
+    quantity: i64,
+}
+
+/// The columns of an order row, as a literal so that queries stay static strings.
+macro_rules! order_columns {
+    () => {
+        "id, user_id, status, subtotal_minor, total_minor, currency, shipping_address, note, created_at, updated_at"
+    };
+}
+
+/// The lines of several orders, by order id, in the order they were read.
+pub(crate) fn items_by_order(items: Vec<ItemRow>) -> HashMap<i64, Vec<OrderItem>> {
+    let mut by_order: HashMap<i64, Vec<OrderItem>> = HashMap::new();
+    for item in items {
+        by_order.entry(item.order_id).or_default().push(OrderItem {
+            product_id: ProductId(item.product_id),
+            product_name: item.product_name,
+            unit_price_minor: item.unit_price_minor,
+            quantity: item.quantity,
+        });
+    }
+    by_order
+}
+
+pub(crate) use {category_columns, order_columns, product_columns};

@@ -12,8 +12,6 @@
 //! This module holds no business rules: prices, totals and which transitions are allowed
 //! come from the order service.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use commerce_core::domain::{
@@ -29,6 +27,7 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use super::queue::CHANNEL;
 use super::{BACKEND, PostgresDatabase, db_error, is_unique_violation};
+use crate::rows::{ItemRow, items_by_order, order_columns};
 
 /// The primary key of `idempotency_keys`, named in the migration: violating it means another
 /// placement under the same key committed first.
@@ -239,22 +238,6 @@ struct OrderRow {
     updated_at: DateTime<Utc>,
 }
 
-#[derive(sqlx::FromRow)]
-struct ItemRow {
-    order_id: i64,
-    product_id: i64,
-    product_name: String,
-    unit_price_minor: i64,
-    quantity: i64,
-}
-
-/// The columns of an [`OrderRow`], as a literal so that queries stay static strings.
-macro_rules! order_columns {
-    () => {
-        "id, user_id, status, subtotal_minor, total_minor, currency, shipping_address, note, created_at, updated_at"
-    };
-}
-
 /// Loads the items of `rows` in one query and assembles the orders, in the rows' order.
 async fn assemble(connection: &mut PgConnection, rows: Vec<OrderRow>) -> Result<Vec<Order>> {
     if rows.is_empty() {
@@ -269,15 +252,7 @@ async fn assemble(connection: &mut PgConnection, rows: Vec<OrderRow>) -> Result<
     .fetch_all(&mut *connection)
     .await
     .map_err(db_error)?;
-    let mut by_order: HashMap<i64, Vec<OrderItem>> = HashMap::new();
-    for item in items {
-        by_order.entry(item.order_id).or_default().push(OrderItem {
-            product_id: ProductId(item.product_id),
-            product_name: item.product_name,
-            unit_price_minor: item.unit_price_minor,
-            quantity: item.quantity,
-        });
-    }
+    let mut by_order = items_by_order(items);
     rows.into_iter()
         .map(|row| {
             Ok(Order {

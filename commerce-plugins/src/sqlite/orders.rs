@@ -2,8 +2,6 @@
 //! writer at a time, so the conditional stock decrements, the order, the idempotency key and
 //! the outbox task commit together or not at all.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use commerce_core::domain::{
@@ -18,6 +16,7 @@ use commerce_core::{Error, Result};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{BACKEND, SqliteDatabase, db_error};
+use crate::rows::{ItemRow, items_by_order, order_columns};
 
 #[derive(sqlx::FromRow)]
 struct CartRow {
@@ -202,21 +201,6 @@ struct OrderRow {
     updated_at: DateTime<Utc>,
 }
 
-#[derive(sqlx::FromRow)]
-struct ItemRow {
-    order_id: i64,
-    product_id: i64,
-    product_name: String,
-    unit_price_minor: i64,
-    quantity: i64,
-}
-
-macro_rules! order_columns {
-    () => {
-        "id, user_id, status, subtotal_minor, total_minor, currency, shipping_address, note, created_at, updated_at"
-    };
-}
-
 /// Loads the items of `rows` in one query and assembles the orders, in the rows' order.
 async fn assemble(connection: &mut SqliteConnection, rows: Vec<OrderRow>) -> Result<Vec<Order>> {
     if rows.is_empty() {
@@ -236,15 +220,7 @@ async fn assemble(connection: &mut SqliteConnection, rows: Vec<OrderRow>) -> Res
         .fetch_all(&mut *connection)
         .await
         .map_err(db_error)?;
-    let mut by_order: HashMap<i64, Vec<OrderItem>> = HashMap::new();
-    for item in items {
-        by_order.entry(item.order_id).or_default().push(OrderItem {
-            product_id: ProductId(item.product_id),
-            product_name: item.product_name,
-            unit_price_minor: item.unit_price_minor,
-            quantity: item.quantity,
-        });
-    }
+    let mut by_order = items_by_order(items);
     rows.into_iter()
         .map(|row| {
             Ok(Order {
