@@ -6,7 +6,7 @@
 //! prints why and passes; CI sets it (`.ci/run`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

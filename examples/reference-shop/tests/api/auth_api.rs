@@ -1,7 +1,7 @@
 //! The auth contract of the old shop, driven over HTTP against the real server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::{SECRET, decode, spawn_app, spawn_app_with};
 use reqwest::StatusCode;

@@ -1,7 +1,7 @@
 //! The reference shop's commands, run as a process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 

@@ -1,7 +1,7 @@
 //! The catalogue over HTTP: categories, products, lists, search, permissions and caching.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::{TestApp, spawn_app};
 use reqwest::{Method, StatusCode};

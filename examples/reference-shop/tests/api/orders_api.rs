@@ -2,7 +2,7 @@
 //! idempotent placement and the status machine.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 
