@@ -19,7 +19,7 @@ pub struct RegisterRequest {
     pub username: Text<Username>,
     /// A valid e-mail address; unique regardless of case.
     pub email: Text<Email>,
-    /// 8–128 characters, and not the username.
+    /// 8–128 characters, neither the username nor one of the ~100,000 most common passwords.
     #[oai(write_only)]
     pub password: Text<NewPassword>,
 }

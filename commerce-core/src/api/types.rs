@@ -241,7 +241,8 @@ rules! {
         max_length: Some(254),
         ..MetaSchema::ANY
     },
-    /// A new password (`domain::user::Password::parse`; it may not be the username either).
+    /// A new password (`domain::user::Password::parse`; it may be neither the username nor a
+    /// commonly used password).
     NewPassword => text(Some(8), Some(128), NO_NUL),
     /// A checkout note (`services::orders`).
     Note => text(None, Some(2_000), NO_NUL),

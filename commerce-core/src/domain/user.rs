@@ -89,8 +89,10 @@ impl fmt::Display for Email {
 pub struct Password(String);
 
 impl Password {
-    /// Checks the policy: 8–128 characters and not the username. No composition rules, as OWASP
-    /// advises.
+    /// Checks the policy: 8–128 characters, not the username and not one of the ~100,000 most
+    /// common passwords (compared as typed and in lower case, so `Password1` counts as common).
+    /// No composition rules, as OWASP advises: they make passwords harder to remember, not to
+    /// guess.
     pub fn parse(text: &str, username: &str) -> Result<Self, String> {
         let length = text.chars().count();
         if length < PASSWORD_MIN_CHARS {
@@ -106,6 +108,9 @@ impl Password {
         if text.to_lowercase() == username.to_lowercase() {
             return Err("the password is too similar to the username".into());
         }
+        if is_common_password(text) {
+            return Err("this password is too common: it appears in lists of leaked passwords that attackers try first".into());
+        }
         Ok(Self(text.to_owned()))
     }
 
@@ -113,6 +118,11 @@ impl Password {
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
+
+fn is_common_password(text: &str) -> bool {
+    passwords::analyzer::is_common_password(text)
+        || passwords::analyzer::is_common_password(text.to_lowercase())
 }
 
 impl fmt::Debug for Password {
@@ -205,6 +215,18 @@ mod tests {
         assert!(Password::parse("testuser", "TestUser").is_err());
         assert!(Password::parse(&"x".repeat(128), "u").is_ok());
         assert!(Password::parse(&"x".repeat(129), "u").is_err());
+        for common in [
+            "password",
+            "12345678",
+            "qwerty123",
+            "PASSWORD1",
+            "iloveyou1",
+        ] {
+            let refusal = Password::parse(common, "u").unwrap_err();
+            assert!(refusal.contains("too common"), "{common}: {refusal}");
+        }
+        // The old shop's documented example keeps registering.
+        assert!(Password::parse("testpassword", "u").is_ok());
         assert_eq!(
             format!("{:?}", Password::parse("testpassword", "u")),
             "Ok(Password(…))"

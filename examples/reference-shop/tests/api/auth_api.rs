@@ -36,17 +36,17 @@ async fn the_documented_example_registers_logs_in_and_reads_itself() {
 #[tokio::test]
 async fn paths_answer_with_and_without_the_trailing_slash() {
     let app = spawn_app().await;
-    app.register("slashy", "password-1").await;
+    app.register("slashy", "secret-phrase-1").await;
     for path in ["/api/auth/login/", "/api/auth/login"] {
         let (status, _) = app
             .post(
                 path,
-                json!({"username": "slashy", "password": "password-1"}),
+                json!({"username": "slashy", "password": "secret-phrase-1"}),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{path}");
     }
-    let (access, _) = app.login("slashy", "password-1").await;
+    let (access, _) = app.login("slashy", "secret-phrase-1").await;
     for path in ["/api/auth/me/", "/api/auth/me"] {
         let (status, _) = app.get_with_token(path, &access).await;
         assert_eq!(status, StatusCode::OK, "{path}");
@@ -54,7 +54,7 @@ async fn paths_answer_with_and_without_the_trailing_slash() {
     let (status, _) = app
         .post(
             "/api/auth/register",
-            json!({"username": "noslash", "email": "n@example.com", "password": "password-1"}),
+            json!({"username": "noslash", "email": "n@example.com", "password": "secret-phrase-1"}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
@@ -77,7 +77,7 @@ async fn invalid_registrations_get_field_errors() {
     let (status, _) = app
         .post(
             "/api/auth/register/",
-            json!({"username": "nul\u{0}name", "email": "n@example.com", "password": "password-1"}),
+            json!({"username": "nul\u{0}name", "email": "n@example.com", "password": "secret-phrase-1"}),
         )
         .await;
     assert_eq!(
@@ -89,11 +89,11 @@ async fn invalid_registrations_get_field_errors() {
     let long_name = "a".repeat(151);
     let cases = [
         (
-            json!({"username": long_name, "email": "a@example.com", "password": "password-1"}),
+            json!({"username": long_name, "email": "a@example.com", "password": "secret-phrase-1"}),
             "username",
         ),
         (
-            json!({"username": "", "email": "a@example.com", "password": "password-1"}),
+            json!({"username": "", "email": "a@example.com", "password": "secret-phrase-1"}),
             "username",
         ),
         (
@@ -110,16 +110,27 @@ async fn invalid_registrations_get_field_errors() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{request}");
         assert!(body["errors"][field].is_array(), "{field}: {body}");
     }
+
+    // A leaked-list password is refused with the reason, whatever its case.
+    let (status, body) = app
+        .post(
+            "/api/auth/register/",
+            json!({"username": "common", "email": "c@example.com", "password": "Qwerty123"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let message = body["errors"]["password"][0].as_str().unwrap_or_default();
+    assert!(message.contains("too common"), "{body}");
 }
 
 #[tokio::test]
 async fn duplicates_are_refused_regardless_of_case() {
     let app = spawn_app().await;
-    app.register("Taken", "password-1").await;
+    app.register("Taken", "secret-phrase-1").await;
     let (status, body) = app
         .post(
             "/api/auth/register/",
-            json!({"username": "tAKEN", "email": "other@example.com", "password": "password-1"}),
+            json!({"username": "tAKEN", "email": "other@example.com", "password": "secret-phrase-1"}),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -128,7 +139,7 @@ async fn duplicates_are_refused_regardless_of_case() {
     let (status, body) = app
         .post(
             "/api/auth/register/",
-            json!({"username": "other", "email": "TAKEN@EXAMPLE.COM", "password": "password-1"}),
+            json!({"username": "other", "email": "TAKEN@EXAMPLE.COM", "password": "secret-phrase-1"}),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -138,17 +149,17 @@ async fn duplicates_are_refused_regardless_of_case() {
 #[tokio::test]
 async fn wrong_credentials_get_one_answer_whether_or_not_the_user_exists() {
     let app = spawn_app().await;
-    app.register("known", "password-1").await;
+    app.register("known", "secret-phrase-1").await;
     let (status_wrong, wrong_password) = app
         .post(
             "/api/auth/login/",
-            json!({"username": "known", "password": "password-2"}),
+            json!({"username": "known", "password": "secret-phrase-2"}),
         )
         .await;
     let (status_unknown, unknown_user) = app
         .post(
             "/api/auth/login/",
-            json!({"username": "nobody", "password": "password-2"}),
+            json!({"username": "nobody", "password": "secret-phrase-2"}),
         )
         .await;
     assert_eq!(status_wrong, StatusCode::UNAUTHORIZED);
@@ -159,8 +170,8 @@ async fn wrong_credentials_get_one_answer_whether_or_not_the_user_exists() {
 #[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_family() {
     let app = spawn_app().await;
-    app.register("rotator", "password-1").await;
-    let (_, first) = app.login("rotator", "password-1").await;
+    app.register("rotator", "secret-phrase-1").await;
+    let (_, first) = app.login("rotator", "secret-phrase-1").await;
 
     let (status, pair) = app
         .post("/api/auth/token/refresh/", json!({"refresh": first}))
@@ -184,7 +195,7 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // Another login is another family and still works.
-    let (_, other) = app.login("rotator", "password-1").await;
+    let (_, other) = app.login("rotator", "secret-phrase-1").await;
     let (status, _) = app
         .post("/api/auth/token/refresh/", json!({"refresh": other}))
         .await;
@@ -194,8 +205,8 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
 #[tokio::test]
 async fn logout_ends_the_session() {
     let app = spawn_app().await;
-    app.register("leaver", "password-1").await;
-    let (_, refresh) = app.login("leaver", "password-1").await;
+    app.register("leaver", "secret-phrase-1").await;
+    let (_, refresh) = app.login("leaver", "secret-phrase-1").await;
     let (status, pair) = app
         .post("/api/auth/token/refresh/", json!({"refresh": refresh}))
         .await;
@@ -220,8 +231,8 @@ async fn logout_ends_the_session() {
 #[tokio::test]
 async fn tampered_and_misused_tokens_are_refused() {
     let app = spawn_app().await;
-    app.register("victim", "password-1").await;
-    let (access, refresh) = app.login("victim", "password-1").await;
+    app.register("victim", "secret-phrase-1").await;
+    let (access, refresh) = app.login("victim", "secret-phrase-1").await;
 
     let (status, _) = app.get_with_token("/api/auth/me/", "not.a.jwt").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -260,8 +271,8 @@ async fn tampered_and_misused_tokens_are_refused() {
 async fn tokens_from_another_shop_are_refused() {
     let ours = spawn_app().await;
     let theirs = spawn_app_with(&[("JWT_SECRET", "a-different-secret-also-long-enough-ok")]).await;
-    theirs.register("mallory", "password-1").await;
-    let (access, refresh) = theirs.login("mallory", "password-1").await;
+    theirs.register("mallory", "secret-phrase-1").await;
+    let (access, refresh) = theirs.login("mallory", "secret-phrase-1").await;
     let (status, _) = ours.get_with_token("/api/auth/me/", &access).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _) = ours
@@ -274,8 +285,8 @@ async fn tokens_from_another_shop_are_refused() {
 #[tokio::test]
 async fn expired_access_tokens_are_refused() {
     let app = spawn_app_with(&[("ACCESS_TOKEN_TTL_SECONDS", "1")]).await;
-    app.register("brief", "password-1").await;
-    let (access, _) = app.login("brief", "password-1").await;
+    app.register("brief", "secret-phrase-1").await;
+    let (access, _) = app.login("brief", "secret-phrase-1").await;
     let (status, _) = app.get_with_token("/api/auth/me/", &access).await;
     assert_eq!(status, StatusCode::OK);
     // One second of life plus the five seconds of leeway for clock skew.
