@@ -24,6 +24,13 @@ pub enum Error {
     /// The thing asked for does not exist (or the caller may not know that it does).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A page past the last of a list (page 1 of an empty list exists). The old shop's
+    /// pagination answered these with 404, and so does the API.
+    #[error("invalid page: the last page is {last_page}")]
+    PageOutOfRange {
+        /// The last page there is, at least 1.
+        last_page: u64,
+    },
     /// A value that must be unique is taken, e.g. a username.
     #[error("{field} already exists")]
     AlreadyExists {
@@ -69,6 +76,13 @@ pub enum Error {
 }
 
 impl Error {
+    /// The answer to a page past the last of `total` items shown `page_size` a page.
+    pub fn page_out_of_range(total: u64, page_size: u64) -> Self {
+        Self::PageOutOfRange {
+            last_page: total.div_ceil(page_size.max(1)).max(1),
+        }
+    }
+
     /// A validation error on one field.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         let mut errors = FieldErrors::default();
@@ -100,6 +114,9 @@ impl Error {
         match self {
             Self::Validation(fields) => Self::Validation(fields.clone()),
             Self::NotFound(what) => Self::NotFound(what),
+            Self::PageOutOfRange { last_page } => Self::PageOutOfRange {
+                last_page: *last_page,
+            },
             Self::AlreadyExists { field, message } => Self::AlreadyExists {
                 field,
                 message: message.clone(),

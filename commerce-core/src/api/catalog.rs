@@ -355,7 +355,7 @@ impl CatalogApi {
                     let offset =
                         usize::try_from((page - 1).saturating_mul(page_size)).unwrap_or(usize::MAX);
                     if page > 1 && offset >= categories.len() {
-                        return Err(crate::Error::invalid("page", "invalid page"));
+                        return Err(crate::Error::page_out_of_range(total, page_size));
                     }
                     let results = categories
                         .iter()

@@ -8,7 +8,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, Object};
 
-use crate::error::Error;
+use crate::error::{Error, FieldErrors};
 
 /// The media type of problem details.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -123,6 +123,22 @@ impl From<Error> for ApiError {
                 shortages: None,
             })),
             Error::AlreadyExists { field, message } => Self::from(Error::invalid(field, message)),
+            Error::PageOutOfRange { last_page } => {
+                let mut page = FieldErrors::default();
+                page.add(
+                    "page",
+                    format!("invalid page: the last page is {last_page}"),
+                );
+                Self::NotFound(Json(Problem {
+                    kind: "urn:commerce-rs:problem:invalid-page".into(),
+                    title: "Invalid page".into(),
+                    status: 404,
+                    // The old shop's words, which its clients may show or match.
+                    detail: Some("Invalid page.".into()),
+                    errors: Some(page.as_map().clone()),
+                    shortages: None,
+                }))
+            }
             Error::NotFound(what) => Self::NotFound(Self::problem(
                 StatusCode::NOT_FOUND,
                 format!("{what} not found"),

@@ -626,10 +626,9 @@ impl CatalogService {
             }
         };
         if request.page > 1 && offset >= total {
-            let last = total.div_ceil(u64::from(request.page_size)).max(1);
-            return Err(Error::invalid(
-                "page",
-                format!("invalid page: the last page is {last}"),
+            return Err(Error::page_out_of_range(
+                total,
+                u64::from(request.page_size),
             ));
         }
         Ok(ProductListPage {

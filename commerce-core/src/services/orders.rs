@@ -271,7 +271,7 @@ impl OrderService {
             })
             .await?;
         if filter.page > 1 && orders.is_empty() {
-            return Err(Error::invalid("page", "invalid page"));
+            return Err(Error::page_out_of_range(total, u64::from(filter.page_size)));
         }
         Ok((orders, total))
     }
