@@ -18,6 +18,7 @@ cd "$(dirname "$0")/.."
 SCHEMATHESIS_VERSION=4.32.5
 VENV=$PWD/target/ci-venv
 OUT=$PWD/target/schemathesis
+CONFIG=$PWD/.ci/schemathesis.toml
 MAX_EXAMPLES=${ST_MAX_EXAMPLES:-50}
 SEED=${ST_SEED:-20240607}
 ONLY=${ST_ONLY:-}
@@ -126,7 +127,7 @@ run_schemathesis() {
     local who=$1 token=$2
     echo "== schemathesis as $who ($MAX_EXAMPLES examples per operation, seed $SEED)"
     # From $OUT, so schemathesis keeps its crash cache (for `st replay`) there, not in the repo.
-    (cd "$OUT" && "$VENV/bin/schemathesis" run "$BASE/openapi.json" \
+    (cd "$OUT" && "$VENV/bin/schemathesis" --config-file "$CONFIG" run "$BASE/openapi.json" \
         --checks all \
         --max-examples "$MAX_EXAMPLES" \
         --seed "$SEED" \
