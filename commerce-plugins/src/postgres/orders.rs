@@ -13,7 +13,7 @@
 //! come from the order service.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use commerce_core::domain::{
     CartId, CartItemId, CartLine, CategoryId, Order, OrderId, OrderItem, OrderStatus, Product,
     ProductId, Timestamp, UserId,
@@ -322,15 +322,26 @@ async fn problem_with(connection: &mut PgConnection, item: &OrderItem) -> Result
 #[async_trait]
 impl OrderStore for PostgresDatabase {
     async fn place_order(&self, order: NewOrder) -> Result<PlaceOrderOutcome> {
+        // Five round trips in all (BEGIN, three statements, COMMIT), whatever the number of
+        // lines: at checkout, waiting on the network is most of the cost.
         let mut tx = self.pool.begin_with(BEGIN).await.map_err(db_error)?;
-        let now = Utc::now();
-        // The order row first, so that the idempotency key (which refers to it) can be
-        // recorded before any stock is touched: concurrent placements under one key then queue
-        // on the key, holding no product lock, and the losers give way without taking stock.
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO orders (user_id, status, subtotal_minor, total_minor, currency,
-                 shipping_address, note, created_at, updated_at)
-             VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+        // What the order reads back as: timestamps at the column's microsecond precision, so a
+        // replay under the same idempotency key answers the very same body.
+        let now = Utc::now().trunc_subsecs(6);
+
+        // The order row first, with the idempotency key (which refers to it) in the same
+        // statement, before any stock is touched: concurrent placements under one key queue on
+        // the key, holding no product lock, and the losers give way without taking stock.
+        let placed = sqlx::query_as::<_, (i64, Option<serde_json::Value>)>(
+            "WITH placed AS (
+                 INSERT INTO orders (user_id, status, subtotal_minor, total_minor, currency,
+                     shipping_address, note, created_at, updated_at)
+                 VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $7)
+                 RETURNING id, shipping_address),
+             recorded AS (
+                 INSERT INTO idempotency_keys (user_id, key, fingerprint, order_id, created_at)
+                 SELECT $1, $8, $9, id, $7 FROM placed WHERE $8 IS NOT NULL)
+             SELECT id, shipping_address FROM placed",
         )
         .bind(order.user_id.0)
         .bind(order.subtotal_minor)
@@ -339,135 +350,102 @@ impl OrderStore for PostgresDatabase {
         .bind(&order.shipping_address)
         .bind(&order.note)
         .bind(now)
+        .bind(order.idempotency.as_ref().map(|i| &i.key))
+        .bind(order.idempotency.as_ref().map(|i| &i.fingerprint))
         .fetch_one(&mut *tx)
+        .await;
+        let (id, shipping_address) = match placed {
+            Ok(placed) => placed,
+            // Waited while another transaction held the same key uncommitted, then found it
+            // committed.
+            Err(error) if violated_unique(&error, IDEMPOTENCY_KEY_CONSTRAINT) => {
+                // The transaction is aborted; the winner's key is read by a fresh statement,
+                // which sees its commit.
+                tx.rollback().await.map_err(db_error)?;
+                let key = order.idempotency.as_ref().map_or("", |i| i.key.as_str());
+                return match self.find_order_by_key(order.user_id, key).await? {
+                    Some((existing, fingerprint)) => Ok(PlaceOrderOutcome::Duplicate {
+                        order: existing,
+                        fingerprint,
+                    }),
+                    // Committed a moment ago and purged already: only a purge with a cut-off
+                    // in the future does that. The client may simply retry.
+                    None => Err(Error::Conflict(
+                        "a concurrent request under this Idempotency-Key was just forgotten; \
+                         retry"
+                            .into(),
+                    )),
+                };
+            }
+            Err(error) => return Err(db_error(error)),
+        };
+
+        // Every line's conditional decrement in one statement. The products are locked first,
+        // in ascending id order, the one order in which every transaction here locks them, so
+        // two checkouts sharing products queue instead of deadlocking. Under READ COMMITTED a
+        // row changed since the statement began is re-checked against the conditions as it
+        // now is, so stock can never go below zero.
+        let lines = &order.items;
+        let taken: Vec<i64> = sqlx::query_scalar(
+            "WITH wanted AS (
+                 SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[])
+                     AS w (id, quantity, price_minor)),
+             locked AS MATERIALIZED (
+                 SELECT id FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE)
+             UPDATE products p SET stock = p.stock - w.quantity
+             FROM wanted w
+             WHERE p.id = w.id AND p.id IN (SELECT id FROM locked)
+                 AND p.stock >= w.quantity AND p.is_active AND p.price_minor = w.price_minor
+             RETURNING p.id",
+        )
+        .bind(lines.iter().map(|i| i.product_id.0).collect::<Vec<_>>())
+        .bind(lines.iter().map(|i| i.quantity).collect::<Vec<_>>())
+        .bind(lines.iter().map(|i| i.unit_price_minor).collect::<Vec<_>>())
+        .fetch_all(&mut *tx)
         .await
         .map_err(db_error)?;
-
-        if let Some(idempotency) = &order.idempotency {
-            // Waits while another transaction holds the same key uncommitted; fails with a
-            // unique violation once it commits, succeeds if it rolls back.
-            let recorded = sqlx::query(
-                "INSERT INTO idempotency_keys (user_id, key, fingerprint, order_id, created_at)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(order.user_id.0)
-            .bind(&idempotency.key)
-            .bind(&idempotency.fingerprint)
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await;
-            match recorded {
-                Ok(_) => {}
-                Err(error) if violated_unique(&error, IDEMPOTENCY_KEY_CONSTRAINT) => {
-                    // The transaction is aborted; the winner's key is read by a fresh
-                    // statement, which sees its commit.
-                    tx.rollback().await.map_err(db_error)?;
-                    return match self
-                        .find_order_by_key(order.user_id, &idempotency.key)
-                        .await?
-                    {
-                        Some((existing, fingerprint)) => Ok(PlaceOrderOutcome::Duplicate {
-                            order: existing,
-                            fingerprint,
-                        }),
-                        // Committed a moment ago and purged already: only a purge with a
-                        // cut-off in the future does that. The client may simply retry.
-                        None => Err(Error::Conflict(
-                            "a concurrent request under this Idempotency-Key was just \
-                             forgotten; retry"
-                                .into(),
-                        )),
-                    };
-                }
-                Err(error) => return Err(db_error(error)),
-            }
-        }
-
-        // Ascending product id, the one order in which every transaction here locks products.
-        let mut lines: Vec<&OrderItem> = order.items.iter().collect();
-        lines.sort_by_key(|item| item.product_id);
-        let mut problems = Vec::new();
-        for item in lines {
-            let taken = sqlx::query(
-                "UPDATE products SET stock = stock - $2
-                 WHERE id = $1 AND stock >= $2 AND is_active AND price_minor = $3",
-            )
-            .bind(item.product_id.0)
-            .bind(item.quantity)
-            .bind(item.unit_price_minor)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?
-            .rows_affected();
-            if taken != 1 {
+        if taken.len() != lines.len() {
+            let mut problems = Vec::new();
+            for item in lines.iter().filter(|i| !taken.contains(&i.product_id.0)) {
                 problems.push(problem_with(&mut tx, item).await?);
             }
-        }
-        if !problems.is_empty() {
             tx.rollback().await.map_err(db_error)?;
             return Ok(PlaceOrderOutcome::Rejected(problems));
         }
 
-        // All lines in one statement, one array per column; ORDINALITY keeps their order,
-        // which is the order they are read back in (by id).
+        // The lines (one array per column; ORDINALITY keeps their order, which is the order
+        // they are read back in), the cart lines they came from (only the buyer's own, whatever
+        // ids the caller passed) and the outbox task, announced as `TaskQueue::enqueue` does so
+        // that waiting workers wake when (and only if) the order commits.
+        let task = (order.notification)(OrderId(id));
         sqlx::query(
-            "INSERT INTO order_items (order_id, product_id, product_name, unit_price_minor,
-                 quantity)
-             SELECT $1, product_id, product_name, unit_price_minor, quantity
-             FROM UNNEST($2::int8[], $3::text[], $4::int8[], $5::int8[]) WITH ORDINALITY
-                 AS line (product_id, product_name, unit_price_minor, quantity, position)
-             ORDER BY position",
+            "WITH items AS (
+                 INSERT INTO order_items (order_id, product_id, product_name, unit_price_minor,
+                     quantity)
+                 SELECT $1, product_id, product_name, unit_price_minor, quantity
+                 FROM UNNEST($2::int8[], $3::text[], $4::int8[], $5::int8[]) WITH ORDINALITY
+                     AS line (product_id, product_name, unit_price_minor, quantity, position)
+                 ORDER BY position),
+             cleared AS (
+                 DELETE FROM cart_items
+                 WHERE id = ANY($6) AND cart_id = (SELECT id FROM carts WHERE user_id = $7)),
+             task AS (
+                 INSERT INTO tasks (job, payload, run_at, max_attempts, created_at)
+                 VALUES ($8, $9, $10, $11, $12) RETURNING id)
+             SELECT id FROM task, pg_notify($13, '')",
         )
         .bind(id)
+        .bind(lines.iter().map(|i| i.product_id.0).collect::<Vec<_>>())
         .bind(
-            order
-                .items
-                .iter()
-                .map(|i| i.product_id.0)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            order
-                .items
+            lines
                 .iter()
                 .map(|i| i.product_name.as_str())
                 .collect::<Vec<_>>(),
         )
-        .bind(
-            order
-                .items
-                .iter()
-                .map(|i| i.unit_price_minor)
-                .collect::<Vec<_>>(),
-        )
-        .bind(order.items.iter().map(|i| i.quantity).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-
-        if !order.cart_items.is_empty() {
-            // Only lines of the buyer's own cart, whatever ids the caller passed.
-            sqlx::query(
-                "DELETE FROM cart_items
-                 WHERE id = ANY($1) AND cart_id = (SELECT id FROM carts WHERE user_id = $2)",
-            )
-            .bind(order.cart_items.iter().map(|i| i.0).collect::<Vec<_>>())
-            .bind(order.user_id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        }
-
-        // The outbox: queued in this transaction, announced as `TaskQueue::enqueue` does, so
-        // waiting workers wake when (and only if) the order commits.
-        let task = (order.notification)(OrderId(id));
-        sqlx::query(
-            "WITH task AS (
-                 INSERT INTO tasks (job, payload, run_at, max_attempts, created_at)
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id)
-             SELECT id FROM task, pg_notify($6, '')",
-        )
+        .bind(lines.iter().map(|i| i.unit_price_minor).collect::<Vec<_>>())
+        .bind(lines.iter().map(|i| i.quantity).collect::<Vec<_>>())
+        .bind(order.cart_items.iter().map(|i| i.0).collect::<Vec<_>>())
+        .bind(order.user_id.0)
         .bind(&task.job)
         .bind(&task.payload)
         .bind(task.run_at)
@@ -477,12 +455,23 @@ impl OrderStore for PostgresDatabase {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-
-        let placed = order_by_id(&mut tx, OrderId(id))
-            .await?
-            .ok_or(Error::NotFound("order"))?;
         tx.commit().await.map_err(db_error)?;
-        Ok(PlaceOrderOutcome::Placed(placed))
+
+        // Everything the order reads back as is known here; no need to read it.
+        Ok(PlaceOrderOutcome::Placed(Order {
+            id: OrderId(id),
+            user_id: order.user_id,
+            status: OrderStatus::Pending,
+            items: order.items,
+            subtotal_minor: order.subtotal_minor,
+            total_minor: order.total_minor,
+            currency: order.currency,
+            // As stored: JSONB's own key order, as every later read answers.
+            shipping_address,
+            note: order.note,
+            created_at: now,
+            updated_at: now,
+        }))
     }
 
     async fn find_order(&self, id: OrderId) -> Result<Option<Order>> {
