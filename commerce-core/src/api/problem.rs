@@ -123,12 +123,9 @@ impl From<Error> for ApiError {
                 shortages: None,
             })),
             Error::AlreadyExists { field, message } => Self::from(Error::invalid(field, message)),
-            Error::PageOutOfRange { last_page } => {
+            error @ Error::PageOutOfRange { .. } => {
                 let mut page = FieldErrors::default();
-                page.add(
-                    "page",
-                    format!("invalid page: the last page is {last_page}"),
-                );
+                page.add("page", error.to_string());
                 Self::NotFound(Json(Problem {
                     kind: "urn:commerce-rs:problem:invalid-page".into(),
                     title: "Invalid page".into(),

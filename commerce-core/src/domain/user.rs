@@ -105,10 +105,13 @@ impl Password {
                 "this password is too long: it may contain at most {PASSWORD_MAX_CHARS} characters"
             ));
         }
-        if text.to_lowercase() == username.to_lowercase() {
+        let lowered = text.to_lowercase();
+        if lowered == username.to_lowercase() {
             return Err("the password is too similar to the username".into());
         }
-        if is_common_password(text) {
+        if passwords::analyzer::is_common_password(text)
+            || passwords::analyzer::is_common_password(&lowered)
+        {
             return Err("this password is too common: it appears in lists of leaked passwords that attackers try first".into());
         }
         Ok(Self(text.to_owned()))
@@ -118,11 +121,6 @@ impl Password {
     pub fn expose(&self) -> &str {
         &self.0
     }
-}
-
-fn is_common_password(text: &str) -> bool {
-    passwords::analyzer::is_common_password(text)
-        || passwords::analyzer::is_common_password(text.to_lowercase())
 }
 
 impl fmt::Debug for Password {
