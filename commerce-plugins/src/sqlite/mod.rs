@@ -50,6 +50,9 @@ impl SqliteDatabase {
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(5))
+            // A file has no network to drop a connection: sqlx's ping before each use would
+            // only be a hand-off to the connection's thread and back.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(db_error)?;
