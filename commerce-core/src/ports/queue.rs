@@ -48,8 +48,37 @@ pub trait TaskQueue: Send + Sync + 'static {
     /// or the task is retried. Concurrent claims never return the same task.
     async fn claim(&self, now: Timestamp, lease: Duration) -> Result<Option<ClaimedTask>>;
 
+    /// Claims up to `limit` due tasks, oldest first, as [`claim`](Self::claim) claims one.
+    ///
+    /// The default claims them one by one; a backend that can claim several in one statement
+    /// overrides it, so that a busy worker pays one round trip per batch, not per task.
+    async fn claim_many(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedTask>> {
+        let mut claimed = Vec::new();
+        while claimed.len() < limit {
+            match self.claim(now, lease).await? {
+                Some(task) => claimed.push(task),
+                None => break,
+            }
+        }
+        Ok(claimed)
+    }
+
     /// Removes a task that ran successfully.
     async fn complete(&self, id: TaskId) -> Result<()>;
+
+    /// Removes tasks that ran successfully. The default completes them one by one; a backend
+    /// that can delete several in one statement overrides it.
+    async fn complete_many(&self, ids: &[TaskId]) -> Result<()> {
+        for id in ids {
+            self.complete(*id).await?;
+        }
+        Ok(())
+    }
 
     /// Makes a failed task claimable again at `run_at`, recording why it failed.
     async fn retry(&self, id: TaskId, run_at: Timestamp, error: &str) -> Result<()>;

@@ -162,6 +162,7 @@ impl OrderService {
                     .and_then(|line| sum.checked_add(line))
             });
         let subtotal = subtotal.map_err(|e| Error::invalid("cart", e.to_string()))?;
+        let placed = PlacedOrder::new(who.user_id, &items, subtotal.minor(), self.currency.code());
         let outcome = self
             .orders
             .place_order(NewOrder {
@@ -177,7 +178,13 @@ impl OrderService {
                     key,
                     fingerprint: fingerprint.clone(),
                 }),
-                notification: Box::new(|order| SendOrderConfirmation { order }.as_task()),
+                notification: Box::new(|order| {
+                    SendOrderConfirmation {
+                        order,
+                        placed: Some(placed),
+                    }
+                    .as_task()
+                }),
             })
             .await?;
         match outcome {
@@ -394,11 +401,58 @@ fn fingerprint(shipping_address: &Option<serde_json::Value>, note: &str) -> Stri
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Confirms a placed order by e-mail. Queued in the order's own transaction.
+/// Confirms a placed order by e-mail. Queued in the order's own transaction, with what the
+/// mail says, so that sending it reads only the customer's address.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SendOrderConfirmation {
     /// The order.
     pub order: OrderId,
+    /// The order as placed. Absent from tasks queued by versions that sent only the id: those
+    /// read the order when they run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed: Option<PlacedOrder>,
+}
+
+/// What a confirmation mail says about the order it confirms.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlacedOrder {
+    /// Whom to write to.
+    pub customer: UserId,
+    /// What was ordered.
+    pub lines: Vec<PlacedLine>,
+    /// The total, in minor units.
+    pub total_minor: i64,
+    /// Its currency code.
+    pub currency: String,
+}
+
+/// One line of a [`PlacedOrder`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlacedLine {
+    /// The product's name when ordered.
+    pub product_name: String,
+    /// How many.
+    pub quantity: i64,
+    /// The price of one, in minor units.
+    pub unit_price_minor: i64,
+}
+
+impl PlacedOrder {
+    fn new(customer: UserId, items: &[OrderItem], total_minor: i64, currency: &str) -> Self {
+        Self {
+            customer,
+            lines: items
+                .iter()
+                .map(|item| PlacedLine {
+                    product_name: item.product_name.clone(),
+                    quantity: item.quantity,
+                    unit_price_minor: item.unit_price_minor,
+                })
+                .collect(),
+            total_minor,
+            currency: currency.to_owned(),
+        }
+    }
 }
 
 /// What the confirmation needs: the order, its customer, a mailer.
@@ -418,7 +472,10 @@ impl SendOrderConfirmation {
     fn as_task(&self) -> NewTask {
         NewTask {
             job: Self::NAME.to_owned(),
-            payload: serde_json::json!({ "order": self.order }),
+            // Strings and integers always serialise; were that ever to fail, the id alone
+            // still confirms the order.
+            payload: serde_json::to_value(self)
+                .unwrap_or_else(|_| serde_json::json!({ "order": self.order })),
             run_at: chrono::Utc::now(),
             max_attempts: Self::MAX_ATTEMPTS,
         }
@@ -430,21 +487,30 @@ impl BackgroundJob for SendOrderConfirmation {
     type Context = ConfirmationContext;
 
     async fn run(self, context: Self::Context) -> Result<()> {
-        let Some(order) = context.orders.find_order(self.order).await? else {
+        let placed = match self.placed {
+            Some(placed) => placed,
+            None => match context.orders.find_order(self.order).await? {
+                Some(order) => PlacedOrder::new(
+                    order.user_id,
+                    &order.items,
+                    order.total_minor,
+                    &order.currency,
+                ),
+                None => return Ok(()),
+            },
+        };
+        let Some(user) = context.users.find_user(placed.customer).await? else {
             return Ok(());
         };
-        let Some(user) = context.users.find_user(order.user_id).await? else {
-            return Ok(());
-        };
-        let lines: String = order
-            .items
+        let lines: String = placed
+            .lines
             .iter()
-            .map(|item| {
+            .map(|line| {
                 format!(
                     "  {} x {} at {}\n",
-                    item.quantity,
-                    item.product_name,
-                    Money::from_minor(item.unit_price_minor, context.currency)
+                    line.quantity,
+                    line.product_name,
+                    Money::from_minor(line.unit_price_minor, context.currency)
                 )
             })
             .collect();
@@ -452,13 +518,13 @@ impl BackgroundJob for SendOrderConfirmation {
             .mailer
             .send(&OutgoingMail {
                 to: user.email,
-                subject: format!("Your order #{} is confirmed", order.id),
+                subject: format!("Your order #{} is confirmed", self.order),
                 text_body: format!(
                     "Hello {},\n\nthank you for your order #{}:\n\n{lines}\nTotal: {} {}\n",
                     user.username,
-                    order.id,
-                    Money::from_minor(order.total_minor, context.currency),
-                    order.currency
+                    self.order,
+                    Money::from_minor(placed.total_minor, context.currency),
+                    placed.currency
                 ),
             })
             .await

@@ -130,6 +130,7 @@ macro_rules! task_queue_conformance {
                 buried_tasks_are_never_claimed,
                 concurrent_claims_never_share_a_task,
                 claims_in_due_order,
+                claims_and_completes_many,
             ]
         );
     };

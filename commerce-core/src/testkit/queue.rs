@@ -125,3 +125,34 @@ pub async fn claims_in_due_order<Q: TaskQueue>(queue: Arc<Q>) {
     }
     assert_eq!(order, ["first", "second", "third"]);
 }
+
+/// Several due tasks are claimed at once, oldest first and no more than asked for, and
+/// completed at once.
+pub async fn claims_and_completes_many<Q: TaskQueue>(queue: Arc<Q>) {
+    let now = Utc::now();
+    queue.enqueue(task("second", later(now, -5))).await.unwrap();
+    queue.enqueue(task("first", later(now, -10))).await.unwrap();
+    queue.enqueue(task("third", now)).await.unwrap();
+    queue
+        .enqueue(task("not yet", later(now, 60)))
+        .await
+        .unwrap();
+
+    let batch = queue.claim_many(now, LEASE, 2).await.unwrap();
+    let jobs: Vec<&str> = batch.iter().map(|t| t.job.as_str()).collect();
+    assert_eq!(jobs, ["first", "second"]);
+    let rest = queue.claim_many(now, LEASE, 10).await.unwrap();
+    let jobs: Vec<&str> = rest.iter().map(|t| t.job.as_str()).collect();
+    assert_eq!(
+        jobs,
+        ["third"],
+        "claimed tasks and future ones are not claimed"
+    );
+
+    let ids: Vec<_> = batch.iter().chain(&rest).map(|t| t.id).collect();
+    queue.complete_many(&ids).await.unwrap();
+    queue.complete_many(&[]).await.unwrap();
+    let after_leases = queue.claim_many(later(now, 3600), LEASE, 10).await.unwrap();
+    let jobs: Vec<&str> = after_leases.iter().map(|t| t.job.as_str()).collect();
+    assert_eq!(jobs, ["not yet"], "completed tasks are gone for good");
+}

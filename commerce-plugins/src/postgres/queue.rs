@@ -38,6 +38,7 @@ struct ClaimedRow {
     payload: serde_json::Value,
     attempts: i32,
     max_attempts: i32,
+    run_at: Timestamp,
 }
 
 #[async_trait]
@@ -64,37 +65,56 @@ impl TaskQueue for PostgresDatabase {
     }
 
     async fn claim(&self, now: Timestamp, lease: Duration) -> Result<Option<ClaimedTask>> {
+        Ok(self.claim_many(now, lease, 1).await?.into_iter().next())
+    }
+
+    async fn claim_many(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedTask>> {
         let locked_until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
-        // SKIP LOCKED: a worker passes over a row another worker is claiming right now instead
-        // of waiting for it, and the row lock keeps two workers from taking the same task.
-        let row = sqlx::query_as::<_, ClaimedRow>(
+        // SKIP LOCKED: a worker passes over rows another worker is claiming right now instead
+        // of waiting for them, and the row locks keep two workers from taking the same task.
+        let mut rows = sqlx::query_as::<_, ClaimedRow>(
             "UPDATE tasks SET attempts = attempts + 1, locked_until = $2
-             WHERE id = (
+             WHERE id IN (
                  SELECT id FROM tasks
                  WHERE buried_at IS NULL AND run_at <= $1
                    AND (locked_until IS NULL OR locked_until <= $1)
                  ORDER BY run_at, id
-                 LIMIT 1
+                 LIMIT $3
                  FOR UPDATE SKIP LOCKED)
-             RETURNING id, job, payload, attempts, max_attempts",
+             RETURNING id, job, payload, attempts, max_attempts, run_at",
         )
         .bind(now)
         .bind(locked_until)
-        .fetch_optional(&self.pool)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
         .await
         .map_err(db_error)?;
-        Ok(row.map(|row| ClaimedTask {
-            id: TaskId(row.id),
-            job: row.job,
-            payload: row.payload,
-            attempt: u32::try_from(row.attempts).unwrap_or(0),
-            max_attempts: u32::try_from(row.max_attempts).unwrap_or(0),
-        }))
+        // RETURNING follows no particular order.
+        rows.sort_by_key(|row| (row.run_at, row.id));
+        Ok(rows
+            .into_iter()
+            .map(|row| ClaimedTask {
+                id: TaskId(row.id),
+                job: row.job,
+                payload: row.payload,
+                attempt: u32::try_from(row.attempts).unwrap_or(0),
+                max_attempts: u32::try_from(row.max_attempts).unwrap_or(0),
+            })
+            .collect())
     }
 
     async fn complete(&self, id: TaskId) -> Result<()> {
-        sqlx::query("DELETE FROM tasks WHERE id = $1")
-            .bind(id.0)
+        self.complete_many(&[id]).await
+    }
+
+    async fn complete_many(&self, ids: &[TaskId]) -> Result<()> {
+        sqlx::query("DELETE FROM tasks WHERE id = ANY($1)")
+            .bind(ids.iter().map(|id| id.0).collect::<Vec<_>>())
             .execute(&self.pool)
             .await
             .map_err(db_error)?;

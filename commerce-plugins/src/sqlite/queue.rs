@@ -17,6 +17,7 @@ struct ClaimedRow {
     payload: String,
     attempts: i64,
     max_attempts: i64,
+    run_at: Timestamp,
 }
 
 #[async_trait]
@@ -38,38 +39,57 @@ impl TaskQueue for SqliteDatabase {
     }
 
     async fn claim(&self, now: Timestamp, lease: Duration) -> Result<Option<ClaimedTask>> {
+        Ok(self.claim_many(now, lease, 1).await?.into_iter().next())
+    }
+
+    async fn claim_many(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedTask>> {
         let locked_until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
         // A single UPDATE is atomic in SQLite: two workers can never claim one task.
-        let row = sqlx::query_as::<_, ClaimedRow>(
+        let mut rows = sqlx::query_as::<_, ClaimedRow>(
             "UPDATE tasks SET attempts = attempts + 1, locked_until = $2
-             WHERE id = (
+             WHERE id IN (
                  SELECT id FROM tasks
                  WHERE buried_at IS NULL AND run_at <= $1
                    AND (locked_until IS NULL OR locked_until <= $1)
-                 ORDER BY run_at, id LIMIT 1)
-             RETURNING id, job, payload, attempts, max_attempts",
+                 ORDER BY run_at, id LIMIT $3)
+             RETURNING id, job, payload, attempts, max_attempts, run_at",
         )
         .bind(now)
         .bind(locked_until)
-        .fetch_optional(&self.pool)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
         .await
         .map_err(db_error)?;
-        row.map(|row| {
-            Ok(ClaimedTask {
-                id: TaskId(row.id),
-                job: row.job,
-                payload: serde_json::from_str(&row.payload)
-                    .map_err(|e| Error::backend(BACKEND, e))?,
-                attempt: u32::try_from(row.attempts).unwrap_or(u32::MAX),
-                max_attempts: u32::try_from(row.max_attempts).unwrap_or(u32::MAX),
+        // RETURNING follows no particular order.
+        rows.sort_by_key(|row| (row.run_at, row.id));
+        rows.into_iter()
+            .map(|row| {
+                Ok(ClaimedTask {
+                    id: TaskId(row.id),
+                    job: row.job,
+                    payload: serde_json::from_str(&row.payload)
+                        .map_err(|e| Error::backend(BACKEND, e))?,
+                    attempt: u32::try_from(row.attempts).unwrap_or(u32::MAX),
+                    max_attempts: u32::try_from(row.max_attempts).unwrap_or(u32::MAX),
+                })
             })
-        })
-        .transpose()
+            .collect()
     }
 
     async fn complete(&self, id: TaskId) -> Result<()> {
-        sqlx::query("DELETE FROM tasks WHERE id = $1")
-            .bind(id.0)
+        self.complete_many(&[id]).await
+    }
+
+    async fn complete_many(&self, ids: &[TaskId]) -> Result<()> {
+        // One statement whatever the number: SQLite has no arrays, but reads a JSON one.
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        sqlx::query("DELETE FROM tasks WHERE id IN (SELECT value FROM json_each($1))")
+            .bind(serde_json::Value::from(ids).to_string())
             .execute(&self.pool)
             .await
             .map_err(db_error)?;

@@ -1,4 +1,5 @@
-//! Background jobs through the SQLite task queue: run, retried, buried.
+//! Background jobs through the SQLite task queue: run in batches, retried, buried; and the
+//! order confirmation a checkout queues.
 #![cfg(feature = "sqlite")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -6,6 +7,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use commerce_core::Error;
+use commerce_core::domain::{
+    CategoryRecord, Currency, Email, NewUser, OrderId, OrderItem, PasswordHash, ProductRecord,
+    Username,
+};
+use commerce_core::ports::{
+    CatalogStore, Mailer, NewOrder, NewTask, OrderStore, OutgoingMail, PlaceOrderOutcome, UserStore,
+};
+use commerce_core::services::orders::{
+    ConfirmationContext, PlacedLine, PlacedOrder, SendOrderConfirmation,
+};
 use commerce_core::services::{BackgroundJob, JobQueue, JobRegistry, Worker};
 use commerce_plugins::sqlite::SqliteDatabase;
 use serde::{Deserialize, Serialize};
@@ -56,16 +67,24 @@ async fn a_queued_job_runs_with_its_context() {
         "names are unique"
     );
 
-    jobs.enqueue(&Greet {
-        name: "ann".into(),
-        fail_times: 0,
-    })
-    .await
-    .unwrap();
+    for name in ["ann", "bob", "cyd"] {
+        jobs.enqueue(&Greet {
+            name: name.into(),
+            fail_times: 0,
+        })
+        .await
+        .unwrap();
+    }
     let worker = Worker::new(jobs, registry);
-    assert!(worker.run_one().await.unwrap());
-    assert!(!worker.run_one().await.unwrap(), "completed tasks are gone");
-    assert_eq!(*seen.names.lock().unwrap(), ["ann"]);
+    assert_eq!(worker.run_batch().await.unwrap(), 3, "one batch takes all");
+    assert_eq!(
+        worker.run_batch().await.unwrap(),
+        0,
+        "completed tasks are gone"
+    );
+    let mut names = seen.names.lock().unwrap().clone();
+    names.sort();
+    assert_eq!(names, ["ann", "bob", "cyd"]);
 }
 
 #[tokio::test]
@@ -80,11 +99,19 @@ async fn a_failing_job_is_retried_later_then_buried() {
     })
     .await
     .unwrap();
+    // In the same batch: its success is recorded whatever befalls the other.
+    jobs.enqueue(&Greet {
+        name: "cyd".into(),
+        fail_times: 0,
+    })
+    .await
+    .unwrap();
     let worker = Worker::new(jobs, registry);
 
-    assert!(worker.run_one().await.unwrap());
-    assert!(
-        !worker.run_one().await.unwrap(),
+    assert_eq!(worker.run_batch().await.unwrap(), 2);
+    assert_eq!(
+        worker.run_batch().await.unwrap(),
+        0,
         "the retry waits for its backoff"
     );
     let (attempts, buried): (i64, bool) =
@@ -99,7 +126,7 @@ async fn a_failing_job_is_retried_later_then_buried() {
         .execute(db.pool())
         .await
         .unwrap();
-    assert!(worker.run_one().await.unwrap());
+    assert_eq!(worker.run_batch().await.unwrap(), 1);
     let (attempts, buried, error): (i64, bool, String) =
         sqlx::query_as("SELECT attempts, buried_at IS NOT NULL, last_error FROM tasks")
             .fetch_one(db.pool())
@@ -107,7 +134,7 @@ async fn a_failing_job_is_retried_later_then_buried() {
             .unwrap();
     assert_eq!((attempts, buried), (2, true));
     assert!(error.contains("not yet"), "{error}");
-    assert!(seen.names.lock().unwrap().is_empty());
+    assert_eq!(*seen.names.lock().unwrap(), ["cyd"]);
 }
 
 #[tokio::test]
@@ -120,10 +147,139 @@ async fn a_task_without_a_handler_is_not_lost_silently() {
     .await
     .unwrap();
     let worker = Worker::new(jobs, JobRegistry::default());
-    assert!(worker.run_one().await.unwrap());
+    assert_eq!(worker.run_batch().await.unwrap(), 1);
     let last_error: Option<String> = sqlx::query_scalar("SELECT last_error FROM tasks")
         .fetch_one(db.pool())
         .await
         .unwrap();
     assert!(last_error.is_some_and(|e| e.contains("handler")));
+}
+
+/// The mail transport is the one thing replaced here: it records instead of sending.
+#[derive(Default)]
+struct Outbox(std::sync::Mutex<Vec<OutgoingMail>>);
+
+#[async_trait::async_trait]
+impl Mailer for Outbox {
+    async fn send(&self, mail: &OutgoingMail) -> commerce_core::Result<()> {
+        self.0.lock().unwrap().push(mail.clone());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_order_confirmation_says_what_was_ordered() {
+    let (jobs, db, _dir) = queue().await;
+    let ann = db
+        .create_user(NewUser {
+            username: Username::parse("ann").unwrap(),
+            email: Email::parse("ann@example.com").unwrap(),
+            password_hash: PasswordHash::from_phc("$argon2id$test".into()),
+            is_staff: false,
+        })
+        .await
+        .unwrap()
+        .id;
+    let category = db
+        .create_category(CategoryRecord {
+            name: "Tea".into(),
+            slug: "tea".into(),
+            description: String::new(),
+            parent: None,
+        })
+        .await
+        .unwrap()
+        .id;
+    let teapot = db
+        .create_product(ProductRecord {
+            name: "Teapot".into(),
+            slug: "teapot".into(),
+            sku: "TEAPOT".into(),
+            description: String::new(),
+            price_minor: 1500,
+            category,
+            stock: 5,
+            is_active: true,
+        })
+        .await
+        .unwrap();
+    let outbox = Arc::new(Outbox::default());
+    let mut registry = JobRegistry::default();
+    registry
+        .register::<SendOrderConfirmation>(ConfirmationContext {
+            orders: db.clone(),
+            users: db.clone(),
+            mailer: outbox.clone(),
+            currency: Currency::USD,
+        })
+        .unwrap();
+
+    // As checkout queues it: the order travels with the task.
+    jobs.enqueue(&SendOrderConfirmation {
+        order: OrderId(41),
+        placed: Some(PlacedOrder {
+            customer: ann,
+            lines: vec![PlacedLine {
+                product_name: "Teapot".into(),
+                quantity: 2,
+                unit_price_minor: 1500,
+            }],
+            total_minor: 3000,
+            currency: "USD".into(),
+        }),
+    })
+    .await
+    .unwrap();
+    // As earlier versions queued it, with the id alone: the order is read when it runs.
+    let placed = db
+        .place_order(NewOrder {
+            user_id: ann,
+            items: vec![OrderItem {
+                product_id: teapot.id,
+                product_name: "Teapot".into(),
+                unit_price_minor: 1500,
+                quantity: 1,
+            }],
+            subtotal_minor: 1500,
+            total_minor: 1500,
+            currency: "USD".into(),
+            shipping_address: None,
+            note: String::new(),
+            cart_items: Vec::new(),
+            idempotency: None,
+            notification: Box::new(|order| NewTask {
+                job: SendOrderConfirmation::NAME.into(),
+                payload: serde_json::json!({ "order": order }),
+                run_at: chrono::Utc::now(),
+                max_attempts: 1,
+            }),
+        })
+        .await
+        .unwrap();
+    let PlaceOrderOutcome::Placed(order) = placed else {
+        panic!("not placed: {placed:?}");
+    };
+
+    let worker = Worker::new(jobs, registry);
+    assert_eq!(worker.run_batch().await.unwrap(), 2);
+    let sent = outbox.0.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2);
+    assert!(sent.iter().all(|mail| mail.to == "ann@example.com"));
+    let body_of = |order: String| {
+        let subject = format!("Your order #{order} is confirmed");
+        sent.iter()
+            .find(|mail| mail.subject == subject)
+            .map(|mail| mail.text_body.clone())
+            .unwrap_or_else(|| panic!("no mail {subject:?} in {sent:?}"))
+    };
+    let carried = body_of("41".into());
+    assert!(
+        carried.contains("2 x Teapot at 15.00") && carried.contains("Total: 30.00 USD"),
+        "{carried}"
+    );
+    let read = body_of(order.id.to_string());
+    assert!(
+        read.contains("1 x Teapot at 15.00") && read.contains("Total: 15.00 USD"),
+        "{read}"
+    );
 }
