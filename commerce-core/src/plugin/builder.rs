@@ -283,7 +283,7 @@ impl ShopBuilder {
         let auth = AuthService::new(users, tokens, signer, events);
         let responses = ResponseCache::new(cache.clone(), RESPONSE_TTL);
         let indexer = SearchIndexer::new(catalog_store.clone(), search);
-        let carts = CartService::new(cart_store, catalog_store.clone(), self.config.currency);
+        let carts = CartService::new(cart_store, self.config.currency);
         let orders = OrderService::new(
             order_store,
             carts.clone(),

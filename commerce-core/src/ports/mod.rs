@@ -17,7 +17,7 @@ pub mod search;
 
 pub use auth::{NewRefreshToken, RefreshTokenUse, TokenStore, UserCredentials, UserStore};
 pub use cache::{Cache, CacheExt};
-pub use cart::CartStore;
+pub use cart::{CartAddition, CartStore};
 pub use catalog::{
     CatalogChange, CatalogStore, IndexDocument, ProductFilter, ProductListQuery, ProductOrdering,
     ProductPage,

@@ -6,7 +6,7 @@ use super::tokens::Principal;
 use crate::domain::orders::QUANTITY_MAX;
 use crate::domain::{CartId, CartItemId, CartLine, Currency, ProductId};
 use crate::error::{Error, Result};
-use crate::ports::{CartStore, CatalogStore};
+use crate::ports::{CartAddition, CartStore};
 
 /// A cart as the shopper sees it: current prices, every line accounted for.
 #[derive(Debug, Clone)]
@@ -46,22 +46,13 @@ pub struct CartViewLine {
 #[derive(Clone)]
 pub struct CartService {
     carts: Arc<dyn CartStore>,
-    catalog: Arc<dyn CatalogStore>,
     currency: Currency,
 }
 
 impl CartService {
-    /// The service over the cart and catalogue stores.
-    pub fn new(
-        carts: Arc<dyn CartStore>,
-        catalog: Arc<dyn CatalogStore>,
-        currency: Currency,
-    ) -> Self {
-        Self {
-            carts,
-            catalog,
-            currency,
-        }
+    /// The service over the cart store.
+    pub fn new(carts: Arc<dyn CartStore>, currency: Currency) -> Self {
+        Self { carts, currency }
     }
 
     /// The caller's cart, priced now. Lines whose product is gone or inactive are reported as
@@ -114,24 +105,27 @@ impl CartService {
     /// line may not exceed the stock available now.
     pub async fn add(&self, who: Principal, product: ProductId, quantity: i64) -> Result<CartView> {
         check_quantity(quantity)?;
-        // From where writes go, not a replica: the stock decides what the cart may hold, and
-        // the product is shown in the answer beside lines read from there too.
-        let item = self
-            .catalog
-            .product_to_update(product)
-            .await?
-            .filter(|p| p.is_active)
-            .ok_or_else(|| {
-                Error::invalid("product", "this product does not exist or is not for sale")
-            })?;
-        let (cart, mut lines) = self.carts.cart(who.user_id).await?;
-        let in_cart = lines
-            .iter()
-            .find(|l| l.product_id == product)
-            .map_or(0, |l| l.quantity);
-        let wanted = in_cart.saturating_add(quantity);
-        check_quantity(wanted)?;
-        if wanted > item.stock {
+        // The store checks the limits as it changes the line, and reads the product from
+        // where writes go, not from a replica.
+        let CartAddition {
+            cart,
+            mut lines,
+            product: item,
+            added,
+        } = self
+            .carts
+            .add_to_cart(who.user_id, product, quantity, QUANTITY_MAX)
+            .await?;
+        let item = item.filter(|p| p.is_active).ok_or_else(|| {
+            Error::invalid("product", "this product does not exist or is not for sale")
+        })?;
+        let Some((line, quantity)) = added else {
+            // Refused: say which limit the line would have passed.
+            let in_cart = lines
+                .iter()
+                .find(|l| l.product_id == product)
+                .map_or(0, |l| l.quantity);
+            check_quantity(in_cart.saturating_add(quantity))?;
             return Err(Error::invalid(
                 "quantity",
                 format!(
@@ -139,13 +133,9 @@ impl CartService {
                     item.stock
                 ),
             ));
-        }
-        let (line, quantity) = self
-            .carts
-            .add_to_cart(who.user_id, product, quantity)
-            .await?;
-        // The cart as read above with this line changed, rather than read again: one round
-        // trip fewer on every add. Lines are in id order, and a new line has the highest id.
+        };
+        // The cart as it was with this line changed, rather than read again. Lines are in id
+        // order, and a new line has the highest id.
         match lines.iter_mut().find(|l| l.id == line) {
             Some(changed) => {
                 changed.quantity = quantity;

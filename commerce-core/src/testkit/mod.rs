@@ -86,6 +86,8 @@ macro_rules! order_store_conformance {
     ($($fresh:ident)+) => {
         $crate::__conformance_tests!($($fresh)+, orders, [
             carts_belong_to_their_user,
+            additions_stay_within_stock_and_limit,
+            concurrent_additions_never_pass_the_stock,
             placing_an_order_is_one_transaction,
             concurrent_checkouts_never_oversell,
             idempotency_keys_make_one_order,

@@ -6,8 +6,8 @@ use chrono::Utc;
 
 use crate::Error;
 use crate::domain::{
-    CategoryRecord, Email, NewUser, OrderItem, OrderStatus, PasswordHash, Product, ProductId,
-    ProductRecord, UserId, Username,
+    CartItemId, CategoryRecord, Email, NewUser, OrderItem, OrderStatus, PasswordHash, Product,
+    ProductId, ProductRecord, UserId, Username,
 };
 use crate::ports::{
     CartStore, CatalogStore, CheckoutProblemKind, IdempotencyKey, NewOrder, NewTask,
@@ -62,6 +62,21 @@ async fn product<S: ShopStore>(store: &S, name: &str, price_minor: i64, stock: i
         .unwrap()
 }
 
+/// Adds to a cart within generous limits; the line and its new quantity.
+async fn add<S: ShopStore>(
+    store: &S,
+    user: UserId,
+    product: ProductId,
+    quantity: i64,
+) -> (CartItemId, i64) {
+    store
+        .add_to_cart(user, product, quantity, 1_000)
+        .await
+        .unwrap()
+        .added
+        .expect("added")
+}
+
 fn order_of(user: UserId, product: &Product, quantity: i64, key: Option<&str>) -> NewOrder {
     NewOrder {
         user_id: user,
@@ -104,11 +119,11 @@ pub async fn carts_belong_to_their_user<S: ShopStore>(store: Arc<S>) {
     let (cart, lines) = store.cart(ann).await.unwrap();
     assert!(lines.is_empty());
     assert_eq!(store.cart(ann).await.unwrap().0, cart, "one cart per user");
-    let (line, quantity) = store.add_to_cart(ann, tea.id, 2).await.unwrap();
+    let (line, quantity) = add(&*store, ann, tea.id, 2).await;
     assert_eq!(quantity, 2);
-    let (same, quantity) = store.add_to_cart(ann, tea.id, 3).await.unwrap();
+    let (same, quantity) = add(&*store, ann, tea.id, 3).await;
     assert_eq!((same, quantity), (line, 5));
-    store.add_to_cart(ann, mug.id, 1).await.unwrap();
+    add(&*store, ann, mug.id, 1).await;
     let (_, lines) = store.cart(ann).await.unwrap();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0].product.as_ref().unwrap().name, "Tea");
@@ -130,17 +145,111 @@ pub async fn carts_belong_to_their_user<S: ShopStore>(store: Arc<S>) {
 
     // A deleted product's line stays, without a product.
     let gone = product(&*store, "Gone", 100, 1).await;
-    store.add_to_cart(bob, gone.id, 1).await.unwrap();
+    add(&*store, bob, gone.id, 1).await;
     store.delete_product(gone.id).await.unwrap();
     let (_, lines) = store.cart(bob).await.unwrap();
     assert_eq!((lines.len(), lines[0].product.is_none()), (1, true));
+}
+
+/// An addition is refused when the product is missing or inactive, or the line would pass the
+/// stock or the line limit; either way the answer is the cart as it was and the product.
+pub async fn additions_stay_within_stock_and_limit<S: ShopStore>(store: Arc<S>) {
+    let ann = user(&*store, "ann").await;
+    let tea = product(&*store, "Tea", 250, 5).await;
+    let mug = product(&*store, "Mug", 800, 50).await;
+
+    let first = store.add_to_cart(ann, tea.id, 3, 1_000).await.unwrap();
+    assert!(first.lines.is_empty(), "the cart as it was");
+    assert_eq!(first.product.as_ref().map(|p| p.stock), Some(5));
+    let (line, quantity) = first.added.unwrap();
+    assert_eq!(quantity, 3);
+
+    let refused = store.add_to_cart(ann, tea.id, 3, 1_000).await.unwrap();
+    assert_eq!(refused.added, None, "3 + 3 is more than the 5 in stock");
+    assert_eq!(refused.cart, first.cart);
+    assert_eq!(refused.lines.len(), 1);
+    assert_eq!((refused.lines[0].id, refused.lines[0].quantity), (line, 3));
+    assert_eq!(refused.product.as_ref().map(|p| p.id), Some(tea.id));
+    assert_eq!(
+        store
+            .add_to_cart(ann, tea.id, 2, 1_000)
+            .await
+            .unwrap()
+            .added,
+        Some((line, 5)),
+        "up to the stock exactly"
+    );
+
+    assert_eq!(
+        store.add_to_cart(ann, mug.id, 11, 10).await.unwrap().added,
+        None,
+        "the line limit applies to a new line"
+    );
+    let (mug_line, _) = add(&*store, ann, mug.id, 6).await;
+    assert_eq!(
+        store.add_to_cart(ann, mug.id, 5, 10).await.unwrap().added,
+        None,
+        "and to an existing one"
+    );
+    assert_eq!(
+        store.add_to_cart(ann, mug.id, 4, 10).await.unwrap().added,
+        Some((mug_line, 10))
+    );
+
+    let record = ProductRecord {
+        name: mug.name.clone(),
+        slug: mug.slug.clone(),
+        sku: mug.sku.clone(),
+        description: mug.description.clone(),
+        price_minor: mug.price_minor,
+        category: mug.category,
+        stock: mug.stock,
+        is_active: false,
+    };
+    store.update_product(mug.id, record).await.unwrap();
+    let inactive = store.add_to_cart(ann, mug.id, 1, 1_000).await.unwrap();
+    assert_eq!(inactive.added, None);
+    assert_eq!(inactive.product.map(|p| p.is_active), Some(false));
+
+    let missing = store
+        .add_to_cart(ann, ProductId(i64::MAX), 1, 1_000)
+        .await
+        .unwrap();
+    assert_eq!((missing.added, missing.product), (None, None));
+    let (_, lines) = store.cart(ann).await.unwrap();
+    let quantities: Vec<i64> = lines.iter().map(|l| l.quantity).collect();
+    assert_eq!(quantities, [5, 10], "refusals changed nothing");
+}
+
+/// Simultaneous additions of one product to one cart add up, and together never pass the
+/// stock.
+pub async fn concurrent_additions_never_pass_the_stock<S: ShopStore>(store: Arc<S>) {
+    let ann = user(&*store, "ann").await;
+    let tea = product(&*store, "Tea", 250, 5).await;
+    store.cart(ann).await.unwrap();
+    let additions: Vec<_> = (0..12)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.add_to_cart(ann, tea.id, 1, 1_000).await })
+        })
+        .collect();
+    let mut added = 0;
+    for addition in additions {
+        if addition.await.unwrap().unwrap().added.is_some() {
+            added += 1;
+        }
+    }
+    assert_eq!(added, 5);
+    let (_, lines) = store.cart(ann).await.unwrap();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].quantity, 5);
 }
 
 /// A placement takes stock, records the order, consumes its cart lines and queues its task.
 pub async fn placing_an_order_is_one_transaction<S: ShopStore>(store: Arc<S>) {
     let ann = user(&*store, "ann").await;
     let tea = product(&*store, "Tea", 250, 10).await;
-    let (line, _) = store.add_to_cart(ann, tea.id, 4).await.unwrap();
+    let (line, _) = add(&*store, ann, tea.id, 4).await;
     let mut order = order_of(ann, &tea, 4, None);
     order.cart_items = vec![line];
     let PlaceOrderOutcome::Placed(placed) = store.place_order(order).await.unwrap() else {

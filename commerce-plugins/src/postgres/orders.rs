@@ -19,8 +19,8 @@ use commerce_core::domain::{
     ProductId, Timestamp, UserId,
 };
 use commerce_core::ports::{
-    CartStore, CheckoutProblem, CheckoutProblemKind, NewOrder, OrderListQuery, OrderStore,
-    PlaceOrderOutcome,
+    CartAddition, CartStore, CheckoutProblem, CheckoutProblemKind, NewOrder, OrderListQuery,
+    OrderStore, PlaceOrderOutcome,
 };
 use commerce_core::{Error, Result};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
@@ -77,35 +77,38 @@ struct CartRow {
     is_active: Option<bool>,
     created_at: Option<DateTime<Utc>>,
     updated_at: Option<DateTime<Utc>>,
+    // `add_to_cart`'s last row: the product to add, and the line it was added to if it was.
+    #[sqlx(default)]
+    addition: bool,
 }
 
 impl CartRow {
+    /// The product this row holds, if the join found one.
+    fn into_product(self) -> Option<Product> {
+        // Every product column is NOT NULL: all present when the join found the product.
+        Some(Product {
+            id: ProductId(self.product_id?),
+            name: self.name?,
+            slug: self.slug?,
+            sku: self.sku?,
+            description: self.description?,
+            price_minor: self.price_minor?,
+            category: CategoryId(self.category_id?),
+            stock: self.stock?,
+            is_active: self.is_active?,
+            created_at: self.created_at?,
+            updated_at: self.updated_at?,
+        })
+    }
+
     /// The line this row holds, if any.
     fn into_line(self) -> Option<CartLine> {
-        let id = CartItemId(self.item_id?);
-        let product_id = ProductId(self.product_id?);
-        let quantity = self.quantity?;
-        // Every product column is NOT NULL: all present when the join found the product.
-        let product = (|| {
-            Some(Product {
-                id: product_id,
-                name: self.name?,
-                slug: self.slug?,
-                sku: self.sku?,
-                description: self.description?,
-                price_minor: self.price_minor?,
-                category: CategoryId(self.category_id?),
-                stock: self.stock?,
-                is_active: self.is_active?,
-                created_at: self.created_at?,
-                updated_at: self.updated_at?,
-            })
-        })();
+        let (id, product_id, quantity) = (self.item_id?, self.product_id?, self.quantity?);
         Some(CartLine {
-            id,
-            product_id,
+            id: CartItemId(id),
+            product_id: ProductId(product_id),
             quantity,
-            product,
+            product: self.into_product(),
         })
     }
 }
@@ -151,28 +154,76 @@ impl CartStore for PostgresDatabase {
         user: UserId,
         product: ProductId,
         quantity: i64,
-    ) -> Result<(CartItemId, i64)> {
+        max_line: i64,
+    ) -> Result<CartAddition> {
         for _ in 0..CART_ATTEMPTS {
-            // The conflict target's row is updated in place, so concurrent adds of one product
-            // to one cart queue on it and add up.
-            let added: Option<(i64, i64)> = sqlx::query_as(concat!(
+            // One round trip: the cart, its lines and their products as they were, and the
+            // product with the line it was added to (a last row, `addition`). The insert
+            // checks the line as the statement found it; when it meets a line added
+            // concurrently, the update re-checks against that line's committed quantity, so
+            // concurrent adds of one product to one cart queue on the row and cannot together
+            // pass the stock.
+            let rows = sqlx::query_as::<_, CartRow>(concat!(
                 cart_cte!(),
-                "INSERT INTO cart_items (cart_id, product_id, quantity, added_at)
-                 SELECT id, $3, $4, $2 FROM cart
-                 ON CONFLICT (cart_id, product_id)
-                     DO UPDATE SET quantity = cart_items.quantity + excluded.quantity
-                 RETURNING id, quantity"
+                ",
+                 product AS (SELECT * FROM products WHERE id = $3),
+                 lines AS (
+                     SELECT id, product_id, quantity FROM cart_items
+                     WHERE cart_id = (SELECT id FROM cart)),
+                 added AS (
+                     INSERT INTO cart_items (cart_id, product_id, quantity, added_at)
+                     SELECT cart.id, product.id, $4, $2 FROM cart, product
+                     WHERE product.is_active
+                       AND COALESCE((SELECT quantity FROM lines WHERE product_id = $3), 0) + $4
+                           <= LEAST(product.stock, $5)
+                     ON CONFLICT (cart_id, product_id) DO UPDATE
+                         SET quantity = cart_items.quantity + excluded.quantity
+                         WHERE cart_items.quantity + excluded.quantity
+                             <= LEAST((SELECT stock FROM product), $5)
+                     RETURNING id, quantity)
+                 SELECT cart.id AS cart_id, l.id AS item_id, l.product_id, l.quantity, p.name,
+                        p.slug, p.sku, p.description, p.price_minor, p.category_id, p.stock,
+                        p.is_active, p.created_at, p.updated_at, FALSE AS addition
+                 FROM cart
+                 LEFT JOIN lines l ON TRUE
+                 LEFT JOIN products p ON p.id = l.product_id
+                 UNION ALL
+                 SELECT cart.id, added.id, product.id, added.quantity, product.name,
+                        product.slug, product.sku, product.description, product.price_minor,
+                        product.category_id, product.stock, product.is_active,
+                        product.created_at, product.updated_at, TRUE
+                 FROM cart CROSS JOIN product LEFT JOIN added ON TRUE
+                 ORDER BY addition, item_id"
             ))
             .bind(user.0)
             .bind(Utc::now())
             .bind(product.0)
             .bind(quantity)
-            .fetch_optional(&self.pool)
+            .bind(max_line)
+            .fetch_all(&self.pool)
             .await
             .map_err(db_error)?;
-            if let Some((id, quantity)) = added {
-                return Ok((CartItemId(id), quantity));
+            let Some(cart) = rows.first().map(|row| CartId(row.cart_id)) else {
+                continue;
+            };
+            let mut addition = CartAddition {
+                cart,
+                lines: Vec::with_capacity(rows.len()),
+                product: None,
+                added: None,
+            };
+            for row in rows {
+                if row.addition {
+                    addition.added = row
+                        .item_id
+                        .zip(row.quantity)
+                        .map(|(id, n)| (CartItemId(id), n));
+                    addition.product = row.into_product();
+                } else if let Some(line) = row.into_line() {
+                    addition.lines.push(line);
+                }
             }
+            return Ok(addition);
         }
         Err(cart_not_found())
     }
@@ -322,7 +373,7 @@ async fn problem_with(connection: &mut PgConnection, item: &OrderItem) -> Result
 #[async_trait]
 impl OrderStore for PostgresDatabase {
     async fn place_order(&self, order: NewOrder) -> Result<PlaceOrderOutcome> {
-        // Five round trips in all (BEGIN, three statements, COMMIT), whatever the number of
+        // Four round trips in all (BEGIN, two statements, COMMIT), whatever the number of
         // lines: at checkout, waiting on the network is most of the cost.
         let mut tx = self.pool.begin_with(BEGIN).await.map_err(db_error)?;
         // What the order reads back as: timestamps at the column's microsecond precision, so a
@@ -380,59 +431,50 @@ impl OrderStore for PostgresDatabase {
             Err(error) => return Err(db_error(error)),
         };
 
-        // Every line's conditional decrement in one statement. The products are locked first,
-        // in ascending id order, the one order in which every transaction here locks them, so
-        // two checkouts sharing products queue instead of deadlocking. Under READ COMMITTED a
-        // row changed since the statement began is re-checked against the conditions as it
-        // now is, so stock can never go below zero.
+        // Then everything else in one statement. Every line's conditional decrement: the
+        // products are locked first, in ascending id order, the one order in which every
+        // transaction here locks them, so two checkouts sharing products queue instead of
+        // deadlocking; under READ COMMITTED a row changed since the statement began is
+        // re-checked against the conditions as it now is, so stock can never go below zero.
+        // Only if every line was taken: the order lines (ORDINALITY keeps their order, which
+        // is the order they are read back in), the cart lines they came from (only the
+        // buyer's own, whatever ids the caller passed) and the outbox task, announced as
+        // `TaskQueue::enqueue` does so that waiting workers wake when (and only if) the order
+        // commits. Otherwise the decrements made are rolled back below.
         let lines = &order.items;
-        let taken: Vec<i64> = sqlx::query_scalar(
+        let task = (order.notification)(OrderId(id));
+        let (taken, _announced): (Vec<i64>, i64) = sqlx::query_as(
             "WITH wanted AS (
-                 SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[])
+                 SELECT * FROM UNNEST($2::int8[], $5::int8[], $4::int8[])
                      AS w (id, quantity, price_minor)),
              locked AS MATERIALIZED (
-                 SELECT id FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE)
-             UPDATE products p SET stock = p.stock - w.quantity
-             FROM wanted w
-             WHERE p.id = w.id AND p.id IN (SELECT id FROM locked)
-                 AND p.stock >= w.quantity AND p.is_active AND p.price_minor = w.price_minor
-             RETURNING p.id",
-        )
-        .bind(lines.iter().map(|i| i.product_id.0).collect::<Vec<_>>())
-        .bind(lines.iter().map(|i| i.quantity).collect::<Vec<_>>())
-        .bind(lines.iter().map(|i| i.unit_price_minor).collect::<Vec<_>>())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if taken.len() != lines.len() {
-            let mut problems = Vec::new();
-            for item in lines.iter().filter(|i| !taken.contains(&i.product_id.0)) {
-                problems.push(problem_with(&mut tx, item).await?);
-            }
-            tx.rollback().await.map_err(db_error)?;
-            return Ok(PlaceOrderOutcome::Rejected(problems));
-        }
-
-        // The lines (one array per column; ORDINALITY keeps their order, which is the order
-        // they are read back in), the cart lines they came from (only the buyer's own, whatever
-        // ids the caller passed) and the outbox task, announced as `TaskQueue::enqueue` does so
-        // that waiting workers wake when (and only if) the order commits.
-        let task = (order.notification)(OrderId(id));
-        sqlx::query(
-            "WITH items AS (
+                 SELECT id FROM products WHERE id = ANY($2) ORDER BY id FOR UPDATE),
+             taken AS (
+                 UPDATE products p SET stock = p.stock - w.quantity
+                 FROM wanted w
+                 WHERE p.id = w.id AND p.id IN (SELECT id FROM locked)
+                     AND p.stock >= w.quantity AND p.is_active
+                     AND p.price_minor = w.price_minor
+                 RETURNING p.id),
+             complete AS (SELECT count(*) = cardinality($2::int8[]) AS every FROM taken),
+             items AS (
                  INSERT INTO order_items (order_id, product_id, product_name, unit_price_minor,
                      quantity)
                  SELECT $1, product_id, product_name, unit_price_minor, quantity
                  FROM UNNEST($2::int8[], $3::text[], $4::int8[], $5::int8[]) WITH ORDINALITY
                      AS line (product_id, product_name, unit_price_minor, quantity, position)
+                 WHERE (SELECT every FROM complete)
                  ORDER BY position),
              cleared AS (
                  DELETE FROM cart_items
-                 WHERE id = ANY($6) AND cart_id = (SELECT id FROM carts WHERE user_id = $7)),
+                 WHERE (SELECT every FROM complete) AND id = ANY($6)
+                     AND cart_id = (SELECT id FROM carts WHERE user_id = $7)),
              task AS (
                  INSERT INTO tasks (job, payload, run_at, max_attempts, created_at)
-                 VALUES ($8, $9, $10, $11, $12) RETURNING id)
-             SELECT id FROM task, pg_notify($13, '')",
+                 SELECT $8, $9, $10, $11, $12 WHERE (SELECT every FROM complete)
+                 RETURNING id),
+             announced AS (SELECT pg_notify($13, '') FROM task)
+             SELECT ARRAY(SELECT id FROM taken), (SELECT count(*) FROM announced)",
         )
         .bind(id)
         .bind(lines.iter().map(|i| i.product_id.0).collect::<Vec<_>>())
@@ -452,9 +494,17 @@ impl OrderStore for PostgresDatabase {
         .bind(i32::try_from(task.max_attempts).unwrap_or(i32::MAX))
         .bind(now)
         .bind(CHANNEL)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await
         .map_err(db_error)?;
+        if taken.len() != lines.len() {
+            let mut problems = Vec::new();
+            for item in lines.iter().filter(|i| !taken.contains(&i.product_id.0)) {
+                problems.push(problem_with(&mut tx, item).await?);
+            }
+            tx.rollback().await.map_err(db_error)?;
+            return Ok(PlaceOrderOutcome::Rejected(problems));
+        }
         tx.commit().await.map_err(db_error)?;
 
         // Everything the order reads back as is known here; no need to read it.

@@ -9,8 +9,8 @@ use commerce_core::domain::{
     ProductId, Timestamp, UserId,
 };
 use commerce_core::ports::{
-    CartStore, CheckoutProblem, CheckoutProblemKind, NewOrder, OrderListQuery, OrderStore,
-    PlaceOrderOutcome,
+    CartAddition, CartStore, CatalogStore, CheckoutProblem, CheckoutProblemKind, NewOrder,
+    OrderListQuery, OrderStore, PlaceOrderOutcome,
 };
 use commerce_core::{Error, Result};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
@@ -123,21 +123,35 @@ impl CartStore for SqliteDatabase {
         user: UserId,
         product: ProductId,
         quantity: i64,
-    ) -> Result<(CartItemId, i64)> {
-        let cart = self.cart_id(user).await?;
-        let (id, quantity): (i64, i64) = sqlx::query_as(
-            "INSERT INTO cart_items (cart_id, product_id, quantity, added_at) VALUES ($1, $2, $3, $4)
+        max_line: i64,
+    ) -> Result<CartAddition> {
+        // Reads are in-process here, so the answer's cart and product are read on their own;
+        // the limits are checked by the write itself, which SQLite runs alone.
+        let (cart, lines) = self.cart(user).await?;
+        let item = self.product_to_update(product).await?;
+        let added: Option<(i64, i64)> = sqlx::query_as(
+            "INSERT INTO cart_items (cart_id, product_id, quantity, added_at)
+             SELECT $1, id, $3, $4 FROM products
+             WHERE id = $2 AND is_active AND $3 <= MIN(stock, $5)
              ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = quantity + excluded.quantity
+                 WHERE quantity + excluded.quantity
+                     <= MIN((SELECT stock FROM products WHERE id = excluded.product_id), $5)
              RETURNING id, quantity",
         )
         .bind(cart.0)
         .bind(product.0)
         .bind(quantity)
         .bind(Utc::now())
-        .fetch_one(&self.pool)
+        .bind(max_line)
+        .fetch_optional(&self.pool)
         .await
         .map_err(db_error)?;
-        Ok((CartItemId(id), quantity))
+        Ok(CartAddition {
+            cart,
+            lines,
+            product: item,
+            added: added.map(|(id, quantity)| (CartItemId(id), quantity)),
+        })
     }
 
     async fn set_cart_quantity(&self, user: UserId, item: CartItemId, quantity: i64) -> Result<()> {

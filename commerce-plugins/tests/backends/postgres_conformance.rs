@@ -1086,7 +1086,7 @@ async fn shopper_reads_go_to_the_replica_and_everything_else_to_the_primary() {
         .await
         .unwrap()
         .id;
-    store.add_to_cart(buyer, kettle.id, 2).await.unwrap();
+    store.add_to_cart(buyer, kettle.id, 2, 1_000).await.unwrap();
     let (_, lines) = store.cart(buyer).await.unwrap();
     let priced = lines[0].product.as_ref().unwrap();
     assert_eq!(

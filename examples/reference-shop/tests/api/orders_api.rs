@@ -115,8 +115,19 @@ async fn the_cart_adds_updates_removes_and_prices_at_current_prices() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{why}: {error}");
         assert!(error["errors"]["quantity"].is_array(), "{why}: {error}");
     }
+    let (_, error) = add(&app, &ann, mug, 3).await;
+    assert_eq!(
+        error["errors"]["quantity"][0],
+        "only 3 in stock (1 already in your cart)"
+    );
     let (status, error) = add(&app, &ann, 999_999, 1).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(
+        error["errors"]["product"][0],
+        "this product does not exist or is not for sale"
+    );
+    let (_, cart) = app.call(Method::GET, "/api/cart/", Some(&ann), None).await;
+    assert_eq!(cart["item_count"], 4, "refused additions change nothing");
 
     // Prices are the catalogue's now.
     app.call(
