@@ -38,9 +38,16 @@ const IDEMPOTENCY_KEY_CONSTRAINT: &str = "idempotency_keys_pkey";
 /// (the conflicting insert had committed when ours gave way); the third is for good measure.
 const CART_ATTEMPTS: usize = 3;
 
-/// Explicit, because the design relies on it: a server whose `default_transaction_isolation`
-/// is `serializable` would turn every contended checkout into a serialisation failure.
-const BEGIN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
+/// The isolation level is explicit because the design relies on it: a server whose
+/// `default_transaction_isolation` is `serializable` would turn every contended checkout into
+/// a serialisation failure.
+///
+/// Generic plans, in the same round trip: these statements take arrays, and a plan made for
+/// the actual values knows their lengths, so the planner judged such plans cheaper than a
+/// generic one and planned the checkout afresh on every call, which took about as long as
+/// running it. Every statement here looks rows up by key, which a generic plan does as well.
+const BEGIN: &str =
+    "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL plan_cache_mode = force_generic_plan";
 
 /// The user's cart (`$1`), created at `$2` if missing, as a CTE named `cart`.
 ///
