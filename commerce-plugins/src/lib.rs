@@ -16,6 +16,8 @@
 //!
 //! Each plugin registers a factory with `inventory`, so a binary that links this crate (for
 //! example with `use commerce_plugins as _;`) can assemble a shop from its configuration.
+//!
+//! The feature `testkit` adds test support: a PostgreSQL database of its own per test.
 
 #[cfg(feature = "log-mail")]
 pub mod log_mail;
@@ -31,6 +33,8 @@ mod rows;
 pub mod sqlite;
 #[cfg(feature = "tantivy")]
 pub mod tantivy;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 #[cfg(feature = "redis")]
 pub use self::redis::RedisCachePlugin;

@@ -11,7 +11,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,68 +31,44 @@ use commerce_core::services::orders::Checkout;
 use commerce_core::services::{Principal, SearchIndexer};
 use commerce_core::{BuildError, Error, Result, ShopBuilder};
 use commerce_plugins::postgres::{PostgresDatabase, PostgresSearch, PostgresSettings};
+use commerce_plugins::testkit::{PostgresTestDatabase, SERVER_VARIABLE, server_url};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-const SERVER_VARIABLE: &str = "TEST_POSTGRES_URL";
-
 /// The server to make test databases on, or `None` (having said so) when none is configured.
-fn server() -> Option<PgConnectOptions> {
-    let Ok(url) = std::env::var(SERVER_VARIABLE) else {
+fn server() -> Option<String> {
+    let server = server_url();
+    if server.is_none() {
         println!("skipping: {SERVER_VARIABLE} is not set");
-        return None;
-    };
-    Some(PgConnectOptions::from_str(&url).expect("TEST_POSTGRES_URL is a postgres:// URL"))
+    }
+    server
 }
 
 /// A database made for one test, dropped when this is.
-struct TestDatabase {
-    server: PgConnectOptions,
-    name: String,
-}
+struct TestDatabase(PostgresTestDatabase);
 
 impl TestDatabase {
-    async fn create(server: PgConnectOptions) -> Self {
-        Self::create_with(server, "").await
+    async fn create(server: String) -> Self {
+        Self(PostgresTestDatabase::create(&server).await)
     }
 
     /// A database made with `options` appended to `CREATE DATABASE`, such as a locale.
-    async fn create_with(server: PgConnectOptions, options: &str) -> Self {
-        let name = format!("test_{:016x}", rand::random::<u64>());
-        let mut admin = PgConnection::connect_with(&server)
-            .await
-            .expect("connect to TEST_POSTGRES_URL");
-        admin
-            .execute(sqlx::AssertSqlSafe(format!(
-                r#"CREATE DATABASE "{name}" {options}"#
-            )))
-            .await
-            .expect("create a test database");
-        admin.close().await.ok();
-        Self { server, name }
+    async fn create_with(server: String, options: &str) -> Self {
+        Self(PostgresTestDatabase::create_with(&server, options).await)
     }
 
-    /// The URL of this database, for code that takes one (`DATABASE_URL`): the server's URL
-    /// with this database's name as its path.
     fn url(&self) -> String {
-        let server = std::env::var(SERVER_VARIABLE).expect("TEST_POSTGRES_URL is set");
-        let (address, query) = match server.split_once('?') {
-            Some((address, query)) => (address, Some(query)),
-            None => (server.as_str(), None),
-        };
-        let (scheme, rest) = address.split_once("://").expect("a postgres:// URL");
-        let host = rest.split_once('/').map_or(rest, |(host, _)| host);
-        let mut url = format!("{scheme}://{host}/{}", self.name);
-        if let Some(query) = query {
-            url = format!("{url}?{query}");
-        }
-        url
+        self.0.url()
     }
 
     fn options(&self) -> PgConnectOptions {
-        self.server.clone().database(&self.name)
+        self.0.connect_options()
+    }
+
+    fn server_address(&self) -> (String, u16) {
+        self.0.server_address()
     }
 
     /// A new, unmigrated connection pool to this database: another instance of the shop.
@@ -101,34 +76,6 @@ impl TestDatabase {
         PostgresDatabase::connect_with(self.options(), settings)
             .await
             .expect("connect to the test database")
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let server = self.server.clone();
-        let name = self.name.clone();
-        // Drop cannot await, and runs inside the test's runtime: a thread with a runtime of
-        // its own does the work. FORCE ends the connections the test left open.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                let mut admin = PgConnection::connect_with(&server).await?;
-                admin
-                    .execute(sqlx::AssertSqlSafe(format!(
-                        r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
-                    )))
-                    .await?;
-                admin.close().await?;
-                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop test database {}", self.name);
-        }
     }
 }
 
@@ -827,8 +774,8 @@ async fn proxy(target: (String, u16)) -> (u16, tokio::task::JoinHandle<()>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_database_is_unavailable() {
     let Some(server) = server() else { return };
-    let test = TestDatabase::create(server.clone()).await;
-    let (port, forwarding) = proxy((server.get_host().to_owned(), server.get_port())).await;
+    let test = TestDatabase::create(server).await;
+    let (port, forwarding) = proxy(test.server_address()).await;
     let database = PostgresDatabase::connect_with(
         test.options().host("127.0.0.1").port(port),
         PostgresSettings {
@@ -968,7 +915,7 @@ async fn shopper_reads_go_to_the_replica_and_everything_else_to_the_primary() {
     assert!(alone.replica_readiness().is_none());
     assert_eq!(
         alone.read_pool().connect_options().get_database(),
-        Some(primary.name.as_str())
+        Some(primary.0.name())
     );
     let settings = PostgresSettings {
         max_connections: 2,
@@ -983,7 +930,7 @@ async fn shopper_reads_go_to_the_replica_and_everything_else_to_the_primary() {
         .unwrap();
     assert_eq!(
         store.read_pool().connect_options().get_database(),
-        Some(replica.name.as_str())
+        Some(replica.0.name())
     );
 
     // Writes land on the primary only; ids restart at 1 there, the replica's ids too.
@@ -1152,8 +1099,7 @@ async fn a_lost_replica_fails_its_own_check_and_only_shopper_reads() {
     let Some((primary, replica)) = primary_and_replica().await else {
         return;
     };
-    let server = server().unwrap();
-    let (port, forwarding) = proxy((server.get_host().to_owned(), server.get_port())).await;
+    let (port, forwarding) = proxy(replica.server_address()).await;
     let store = primary
         .instance(PostgresSettings {
             acquire_timeout: Duration::from_millis(500),

@@ -8,15 +8,14 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::str::FromStr;
 
 use commerce_core::ShopBuilder;
 use commerce_core::config::Config;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, Executor, PgConnection};
+// The PostgreSQL server to make test databases on is `TEST_POSTGRES_URL` (SERVER_VARIABLE).
+use commerce_plugins::testkit::{PostgresTestDatabase, SERVER_VARIABLE};
 // Keeps the plugin registrations linked into this test binary.
 use commerce_plugins as _;
 
@@ -26,8 +25,6 @@ pub const STAFF_PASSWORD: &str = "staff-password";
 
 /// Chooses the database of every app: `sqlite` (default) or `postgres`.
 pub const DATABASE_VARIABLE: &str = "TEST_API_DATABASE";
-/// The PostgreSQL server to make test databases on, as a `postgres://` URL.
-pub const SERVER_VARIABLE: &str = "TEST_POSTGRES_URL";
 
 /// A database for one test, removed when dropped.
 pub enum TestDatabase {
@@ -75,11 +72,7 @@ impl TestDatabase {
     /// A new PostgreSQL database whatever `TEST_API_DATABASE` says, or `None` (having printed
     /// why) when `TEST_POSTGRES_URL` is unset.
     pub async fn postgres() -> Option<PostgresTestDatabase> {
-        let Ok(server) = std::env::var(SERVER_VARIABLE) else {
-            println!("skipping: {SERVER_VARIABLE} is not set");
-            return None;
-        };
-        Some(PostgresTestDatabase::create(&server).await)
+        PostgresTestDatabase::from_env().await
     }
 
     /// Its `DATABASE_URL`.
@@ -87,100 +80,6 @@ impl TestDatabase {
         match self {
             Self::Sqlite { url, .. } => url.clone(),
             Self::Postgres(database) => database.url(),
-        }
-    }
-}
-
-/// A database made on the PostgreSQL server for one test, dropped when this is.
-pub struct PostgresTestDatabase {
-    server: String,
-    options: PgConnectOptions,
-    name: String,
-}
-
-impl PostgresTestDatabase {
-    /// Makes `test_<random>` on the server at `server`.
-    pub async fn create(server: &str) -> Self {
-        let options = PgConnectOptions::from_str(server)
-            .unwrap_or_else(|e| panic!("{SERVER_VARIABLE} is not a postgres:// URL: {e}"));
-        let name = format!("test_{:016x}", rand::random::<u64>());
-        let mut admin = PgConnection::connect_with(&options)
-            .await
-            .unwrap_or_else(|e| panic!("cannot connect to {SERVER_VARIABLE}: {e}"));
-        admin
-            .execute(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
-            .await
-            .expect("create a test database");
-        admin.close().await.ok();
-        Self {
-            server: server.to_owned(),
-            options,
-            name,
-        }
-    }
-
-    /// The server's URL with this database's name as its path.
-    pub fn url(&self) -> String {
-        self.url_with_address(None)
-    }
-
-    /// As [`url`](Self::url), but connecting to `host:port` instead of the server's address
-    /// (a proxy standing in front of it).
-    pub fn url_through(&self, host: &str, port: u16) -> String {
-        self.url_with_address(Some(format!("{host}:{port}")))
-    }
-
-    /// Where the server itself listens, for a proxy to forward to.
-    pub fn server_address(&self) -> (String, u16) {
-        (self.options.get_host().to_owned(), self.options.get_port())
-    }
-
-    fn url_with_address(&self, address: Option<String>) -> String {
-        let (location, query) = match self.server.split_once('?') {
-            Some((location, query)) => (location, Some(query)),
-            None => (self.server.as_str(), None),
-        };
-        let (scheme, rest) = location.split_once("://").expect("a postgres:// URL");
-        let authority = rest
-            .split_once('/')
-            .map_or(rest, |(authority, _)| authority);
-        let authority = match (address, authority.rsplit_once('@')) {
-            (None, _) => authority.to_owned(),
-            (Some(address), Some((credentials, _))) => format!("{credentials}@{address}"),
-            (Some(address), None) => address,
-        };
-        let mut url = format!("{scheme}://{authority}/{}", self.name);
-        if let Some(query) = query {
-            url = format!("{url}?{query}");
-        }
-        url
-    }
-}
-
-impl Drop for PostgresTestDatabase {
-    fn drop(&mut self) {
-        let options = self.options.clone();
-        let name = self.name.clone();
-        // Drop cannot await and runs inside the test's runtime: a thread with a runtime of its
-        // own does the work. FORCE ends the connections the apps still hold.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                let mut admin = PgConnection::connect_with(&options).await?;
-                admin
-                    .execute(sqlx::AssertSqlSafe(format!(
-                        r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
-                    )))
-                    .await?;
-                admin.close().await?;
-                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop test database {}", self.name);
         }
     }
 }
