@@ -18,7 +18,9 @@ use crate::ports::{
 pub trait ShopStore: UserStore + CatalogStore + CartStore + OrderStore + TaskQueue {}
 impl<T: UserStore + CatalogStore + CartStore + OrderStore + TaskQueue> ShopStore for T {}
 
-async fn user<S: ShopStore>(store: &S, name: &str) -> UserId {
+/// A customer named `name`, with the address `{name}@example.com`: the fixture any test of a
+/// store that orders or carts belong to starts from.
+pub async fn user<S: UserStore + ?Sized>(store: &S, name: &str) -> UserId {
     store
         .create_user(NewUser {
             username: Username::parse(name).unwrap(),
@@ -31,7 +33,14 @@ async fn user<S: ShopStore>(store: &S, name: &str) -> UserId {
         .id
 }
 
-async fn product<S: ShopStore>(store: &S, name: &str, price_minor: i64, stock: i64) -> Product {
+/// An active product named `name`, in the first category there is (one named "Goods" is made
+/// when there is none).
+pub async fn product<S: CatalogStore + ?Sized>(
+    store: &S,
+    name: &str,
+    price_minor: i64,
+    stock: i64,
+) -> Product {
     let category = match store.list_categories().await.unwrap().first() {
         Some(category) => category.id,
         None => {

@@ -7,17 +7,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use commerce_core::Error;
-use commerce_core::domain::{
-    CategoryRecord, Currency, Email, NewUser, OrderId, OrderItem, PasswordHash, ProductRecord,
-    Username,
-};
+use commerce_core::domain::{Currency, OrderId, OrderItem};
 use commerce_core::ports::{
-    CatalogStore, Mailer, NewOrder, NewTask, OrderStore, OutgoingMail, PlaceOrderOutcome, UserStore,
+    Mailer, NewOrder, NewTask, OrderStore, OutgoingMail, PlaceOrderOutcome,
 };
 use commerce_core::services::orders::{
     ConfirmationContext, PlacedLine, PlacedOrder, SendOrderConfirmation,
 };
 use commerce_core::services::{BackgroundJob, JobQueue, JobRegistry, Worker};
+use commerce_core::testkit::orders::{product, user};
 use commerce_plugins::sqlite::SqliteDatabase;
 use serde::{Deserialize, Serialize};
 
@@ -170,39 +168,8 @@ impl Mailer for Outbox {
 #[tokio::test]
 async fn an_order_confirmation_says_what_was_ordered() {
     let (jobs, db, _dir) = queue().await;
-    let ann = db
-        .create_user(NewUser {
-            username: Username::parse("ann").unwrap(),
-            email: Email::parse("ann@example.com").unwrap(),
-            password_hash: PasswordHash::from_phc("$argon2id$test".into()),
-            is_staff: false,
-        })
-        .await
-        .unwrap()
-        .id;
-    let category = db
-        .create_category(CategoryRecord {
-            name: "Tea".into(),
-            slug: "tea".into(),
-            description: String::new(),
-            parent: None,
-        })
-        .await
-        .unwrap()
-        .id;
-    let teapot = db
-        .create_product(ProductRecord {
-            name: "Teapot".into(),
-            slug: "teapot".into(),
-            sku: "TEAPOT".into(),
-            description: String::new(),
-            price_minor: 1500,
-            category,
-            stock: 5,
-            is_active: true,
-        })
-        .await
-        .unwrap();
+    let ann = user(&*db, "ann").await;
+    let teapot = product(&*db, "Teapot", 1500, 5).await;
     let outbox = Arc::new(Outbox::default());
     let mut registry = JobRegistry::default();
     registry

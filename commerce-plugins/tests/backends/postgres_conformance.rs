@@ -18,8 +18,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use commerce_core::config::Config;
 use commerce_core::domain::{
-    CategoryId, CategoryRecord, Email, NewUser, OrderItem, OrderStatus, PasswordHash, Product,
-    ProductId, ProductRecord, Username,
+    CategoryId, CategoryRecord, OrderItem, OrderStatus, Product, ProductId, ProductRecord,
 };
 use commerce_core::plugin::{PluginFactory, Role};
 use commerce_core::ports::{
@@ -29,6 +28,7 @@ use commerce_core::ports::{
 };
 use commerce_core::services::orders::Checkout;
 use commerce_core::services::{Principal, SearchIndexer};
+use commerce_core::testkit::orders::user;
 use commerce_core::{BuildError, Error, Result, ShopBuilder};
 use commerce_plugins::postgres::{PostgresDatabase, PostgresSearch, PostgresSettings};
 use commerce_plugins::testkit::{PostgresTestDatabase, SERVER_VARIABLE, server_url};
@@ -526,16 +526,7 @@ async fn crossing_checkouts_and_cancellations_never_deadlock() {
         record.stock = 1_000;
         stocked.push(store.create_product(record).await.unwrap());
     }
-    let buyer = store
-        .create_user(NewUser {
-            username: Username::parse("buyer").unwrap(),
-            email: Email::parse("buyer@example.com").unwrap(),
-            password_hash: PasswordHash::from_phc("$argon2id$test".into()),
-            is_staff: false,
-        })
-        .await
-        .unwrap()
-        .id;
+    let buyer = user(&*store, "buyer").await;
     let line = |product: &Product| OrderItem {
         product_id: product.id,
         product_name: product.name.clone(),
@@ -1023,16 +1014,7 @@ async fn shopper_reads_go_to_the_replica_and_everything_else_to_the_primary() {
 
     // Carts and orders read products on the primary: the cart prices the primary's kettle,
     // and checkout takes the primary's price and stock, whatever the replica says.
-    let buyer = store
-        .create_user(NewUser {
-            username: Username::parse("buyer").unwrap(),
-            email: Email::parse("buyer@example.com").unwrap(),
-            password_hash: PasswordHash::from_phc("$argon2id$test".into()),
-            is_staff: false,
-        })
-        .await
-        .unwrap()
-        .id;
+    let buyer = user(&store, "buyer").await;
     store.add_to_cart(buyer, kettle.id, 2, 1_000).await.unwrap();
     let (_, lines) = store.cart(buyer).await.unwrap();
     let priced = lines[0].product.as_ref().unwrap();
@@ -1191,16 +1173,7 @@ async fn the_plugin_reads_the_catalogue_from_database_read_url() {
     let mut kettle = product("Primary kettle", shelf.id);
     kettle.price_minor = 1_500;
     let kettle = seeding.create_product(kettle).await.unwrap();
-    let buyer = seeding
-        .create_user(NewUser {
-            username: Username::parse("buyer").unwrap(),
-            email: Email::parse("buyer@example.com").unwrap(),
-            password_hash: PasswordHash::from_phc("$argon2id$test".into()),
-            is_staff: false,
-        })
-        .await
-        .unwrap()
-        .id;
+    let buyer = user(&seeding, "buyer").await;
     let who = Principal {
         user_id: buyer,
         is_staff: false,
