@@ -481,6 +481,7 @@ impl OrderStore for PostgresDatabase {
                  SELECT $8, $9, $10, $11, $12 WHERE (SELECT every FROM complete)
                  RETURNING id),
              announced AS (SELECT pg_notify($13, '') FROM task)
+             -- A CTE that only reads runs only if something reads it: hence the count.
              SELECT ARRAY(SELECT id FROM taken), (SELECT count(*) FROM announced)",
         )
         .bind(id)
