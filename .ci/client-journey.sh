@@ -31,7 +31,9 @@ ADMIN_PASSWORD=staff-password target/debug/reference-shop create-admin --usernam
     --email staff@example.com >/dev/null
 target/debug/reference-shop serve >"$data/server.log" 2>&1 &
 shop=$!
-trap 'kill $shop 2>/dev/null || true; rm -rf "$data"' EXIT
+# Waits for the shop to finish shutting down (its search index writes its last commit) before
+# removing its files: removing them under it fails now and then, and fails the run with it.
+trap 'kill $shop 2>/dev/null || true; wait $shop 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 1 100); do curl -fsS "$base/health" >/dev/null 2>&1 && break; sleep 0.1; done
 
 # A product to find: staff create a category and a product over the API.
