@@ -173,7 +173,11 @@ impl CartStore for PostgresDatabase {
             let rows = sqlx::query_as::<_, CartRow>(concat!(
                 cart_cte!(),
                 ",
-                 product AS (SELECT * FROM products WHERE id = $3),
+                 -- Named columns: the row's search vector is large and read by nothing here.
+                 product AS (
+                     SELECT id, name, slug, sku, description, price_minor, category_id, stock,
+                            is_active, created_at, updated_at
+                     FROM products WHERE id = $3),
                  lines AS (
                      SELECT id, product_id, quantity FROM cart_items
                      WHERE cart_id = (SELECT id FROM cart)),
