@@ -50,6 +50,13 @@ impl ProductOrdering {
         Self::ALL.iter().find(|(_, n)| *n == name).map(|(o, _)| *o)
     }
 
+    /// Whether this ordering is by stock, which every order changes. Stores keep no index on
+    /// stock (it would make each checkout's decrement rewrite every index of the product), so
+    /// the catalogue service asks the search index for lists in these orderings.
+    pub fn is_by_stock(self) -> bool {
+        matches!(self, Self::StockAscending | Self::StockDescending)
+    }
+
     /// The API's name for this ordering.
     pub fn api_name(self) -> &'static str {
         Self::ALL
@@ -192,7 +199,9 @@ pub trait CatalogStore: Send + Sync + 'static {
     /// The products with these ids that exist, in one round trip, in any order.
     async fn products_by_ids(&self, ids: &[ProductId]) -> Result<Vec<Product>>;
 
-    /// A page of products and the total matching, in at most two round trips.
+    /// A page of products and the total matching, in at most two round trips. Every ordering
+    /// must be answered correctly; only those the catalogue service sends here need an index
+    /// (not the stock orderings: see [`ProductOrdering::is_by_stock`]).
     async fn list_products(&self, query: &ProductListQuery) -> Result<ProductPage>;
 
     /// Up to `limit` change-log entries after position `after`, in order.

@@ -571,7 +571,9 @@ impl CatalogService {
     /// store's. Counting the matches of a filter in SQL costs a scan of every match (seconds
     /// at a million products), which an inverted index with fast fields avoids. Unfiltered
     /// lists stay in SQL: an index per ordering makes their pages cheap, and their count is
-    /// the same for every page and cached with it.
+    /// the same for every page and cached with it. The stock orderings are the exception:
+    /// stores keep no index on stock, which every order changes, so the search index, which
+    /// keeps stock as a fast field, orders those lists too.
     pub async fn list_products(&self, request: &ProductListRequest) -> Result<ProductListPage> {
         let offset = (request.page - 1).saturating_mul(u64::from(request.page_size));
         let filter = &request.filter;
@@ -579,7 +581,8 @@ impl CatalogService {
             || filter.min_price.is_some()
             || filter.max_price.is_some()
             || filter.in_stock.is_some();
-        let (items, total) = match (&request.search, filtered) {
+        let by_stock = request.ordering.is_some_and(ProductOrdering::is_by_stock);
+        let (items, total) = match (&request.search, filtered || by_stock) {
             (Some(_), _) | (None, true) => {
                 let hits = self
                     .indexer

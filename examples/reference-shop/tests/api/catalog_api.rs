@@ -348,6 +348,19 @@ async fn lists_filter_order_and_paginate_with_drf_envelopes() {
         names(&staff_view),
         ["Secret blend", "Sencha", "Assam", "Mocha"]
     );
+    let (_, staff_by_stock) = app
+        .call(
+            Method::GET,
+            "/api/products/?ordering=stock",
+            Some(&staff),
+            None,
+        )
+        .await;
+    assert_eq!(
+        names(&staff_by_stock),
+        ["Assam", "Secret blend", "Mocha", "Sencha"]
+    );
+    assert_eq!(staff_by_stock["count"], 4);
 
     let cases = [
         (
@@ -364,6 +377,11 @@ async fn lists_filter_order_and_paginate_with_drf_envelopes() {
             vec!["Mocha", "Sencha"],
         ),
         ("/api/products/?in_stock=false".into(), vec!["Assam"]),
+        // Unfiltered, yet from the search index: stores keep no index on stock.
+        (
+            "/api/products/?ordering=-stock".into(),
+            vec!["Sencha", "Mocha", "Assam"],
+        ),
         (
             "/api/products/?ordering=-name".into(),
             vec!["Sencha", "Mocha", "Assam"],
