@@ -84,8 +84,13 @@ echo
 if [ "$database" = sqlite ]; then
     target/release/checkout "$shop" "$data/shop.db" "$duration"
 else
+    # Both sides start from vacuumed tables, as pgbench vacuums its own before every run: the
+    # dead rows earlier runs left in carts and tasks would otherwise slow this one, and by how
+    # much would depend on how many runs came before and whether autovacuum is on.
+    psql "$DATABASE_URL" -qc "VACUUM (ANALYZE)"
     # The database's own ceiling: pgbench's default TPC-B-like transaction, 32 clients.
-    orders=$(target/release/checkout "$shop" - "$duration" | tee /dev/stderr | awk '/orders\/s/ { print $(NF-3) }')
+    target/release/checkout "$shop" - "$duration" | tee target/bench-data/checkout.txt
+    orders=$(awk '/orders\/s/ { print $(NF-3) }' target/bench-data/checkout.txt)
     psql "$server" -qc "DROP DATABASE IF EXISTS pgbench_ceiling" -c "CREATE DATABASE pgbench_ceiling"
     pgbench -q -i -s 10 "${server%/*}/pgbench_ceiling" >/dev/null 2>&1
     tps=$(pgbench -c "$connections" -j 2 -T "$duration" "${server%/*}/pgbench_ceiling" 2>/dev/null \
