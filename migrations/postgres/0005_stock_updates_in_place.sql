@@ -10,5 +10,5 @@
 -- The fill factor applies to pages written from now on. A database that already holds its
 -- catalogue gains the free space page by page as rows are updated, or at once with
 -- `VACUUM FULL products` in a maintenance window (it locks the table while it rewrites it).
-DROP INDEX products_by_stock;
+DROP INDEX IF EXISTS products_by_stock;
 ALTER TABLE products SET (fillfactor = 90);
