@@ -25,8 +25,8 @@ pub use catalog::{
 pub use health::ReadinessCheck;
 pub use mail::{Mailer, OutgoingMail};
 pub use orders::{
-    CheckoutProblem, CheckoutProblemKind, IdempotencyKey, NewOrder, OrderListQuery, OrderStore,
-    PlaceOrderOutcome,
+    CheckoutProblem, CheckoutProblemKind, IdempotencyKey, NewOrder, ORDER_ID_MEMBER,
+    OrderListQuery, OrderStore, PlaceOrderOutcome, notification_for,
 };
 pub use queue::{ClaimedTask, NewTask, TaskQueue};
 pub use search::{IndexBatch, SearchHits, SearchIndex, SearchQuery};

@@ -37,9 +37,24 @@ pub struct NewOrder {
     pub cart_items: Vec<CartItemId>,
     /// The client's idempotency key, if any.
     pub idempotency: Option<IdempotencyKey>,
-    /// The notification to queue in the same transaction, given the new order's id (the
-    /// outbox: never lost for a committed order, never sent for a rolled-back one).
-    pub notification: Box<dyn FnOnce(OrderId) -> NewTask + Send>,
+    /// The notification to queue in the same transaction (the outbox: never lost for a
+    /// committed order, never sent for a rolled-back one). Its payload is a JSON object, and
+    /// the store sets its [`ORDER_ID_MEMBER`] to the new order's id, which exists only once
+    /// the order is stored: a store can then write the order and its task in one statement.
+    pub notification: NewTask,
+}
+
+/// The member of an order notification's payload that the store sets to the order's id.
+pub const ORDER_ID_MEMBER: &str = "order";
+
+/// `task` with its payload's [`ORDER_ID_MEMBER`] set to `order`, for a store that learns the
+/// new order's id before it writes the task. A payload that is not a JSON object is left as
+/// it is: there is nowhere to put the id.
+pub fn notification_for(mut task: NewTask, order: OrderId) -> NewTask {
+    if let Some(payload) = task.payload.as_object_mut() {
+        payload.insert(ORDER_ID_MEMBER.into(), order.0.into());
+    }
+    task
 }
 
 /// Why a line could not be bought.
@@ -127,4 +142,28 @@ pub trait OrderStore: Send + Sync + 'static {
 
     /// Forgets idempotency keys recorded before `before`; returns how many.
     async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(payload: serde_json::Value) -> NewTask {
+        NewTask {
+            job: "confirm".into(),
+            payload,
+            run_at: chrono::Utc::now(),
+            max_attempts: 1,
+        }
+    }
+
+    #[test]
+    fn the_order_id_goes_into_an_object_payload_and_nowhere_else() {
+        let filled = notification_for(task(serde_json::json!({"order": 0, "kept": 1})), OrderId(7));
+        assert_eq!(filled.payload, serde_json::json!({"order": 7, "kept": 1}));
+        let added = notification_for(task(serde_json::json!({})), OrderId(7));
+        assert_eq!(added.payload, serde_json::json!({"order": 7}));
+        let scalar = notification_for(task(serde_json::json!([1])), OrderId(7));
+        assert_eq!(scalar.payload, serde_json::json!([1]));
+    }
 }

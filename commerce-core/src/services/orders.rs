@@ -178,13 +178,12 @@ impl OrderService {
                     key,
                     fingerprint: fingerprint.clone(),
                 }),
-                notification: Box::new(|order| {
-                    SendOrderConfirmation {
-                        order,
-                        placed: Some(placed),
-                    }
-                    .as_task()
-                }),
+                // The store sets `order` (ports::ORDER_ID_MEMBER) to the new order's id.
+                notification: SendOrderConfirmation {
+                    order: OrderId(0),
+                    placed: Some(placed),
+                }
+                .as_task(),
             })
             .await?;
         match outcome {
@@ -405,7 +404,8 @@ fn fingerprint(shipping_address: &Option<serde_json::Value>, note: &str) -> Stri
 /// mail says, so that sending it reads only the customer's address.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SendOrderConfirmation {
-    /// The order.
+    /// The order. Queued with the order, the task gets it from the store, which sets this
+    /// member (`ports::ORDER_ID_MEMBER`) once the order has its id.
     pub order: OrderId,
     /// The order as placed. Absent from tasks queued by versions that sent only the id: those
     /// read the order when they run.

@@ -225,11 +225,16 @@ async fn open_pool(
         .after_connect(move |connection, _| {
             let statement_timeout = statement_timeout.clone();
             Box::pin(async move {
-                sqlx::query("SELECT set_config('statement_timeout', $1, false)")
-                    .bind(statement_timeout)
-                    .execute(connection)
-                    .await
-                    .map(drop)
+                // READ COMMITTED whatever the server's default: checkout runs in autocommit,
+                // and its locking relies on it (see `orders.rs`).
+                sqlx::query(
+                    "SELECT set_config('statement_timeout', $1, false),
+                            set_config('default_transaction_isolation', 'read committed', false)",
+                )
+                .bind(statement_timeout)
+                .execute(connection)
+                .await
+                .map(drop)
             })
         })
         .connect_with(options)

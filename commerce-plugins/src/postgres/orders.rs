@@ -1,13 +1,15 @@
-//! Carts and orders, with checkout as one READ COMMITTED transaction.
+//! Carts and orders. Checkout is one call of the `place_order` function
+//! (`migrations/postgres/0006_place_order.sql`) in autocommit; status changes are one READ
+//! COMMITTED transaction.
 //!
-//! Checkout never needs a retry: under READ COMMITTED a conditional `UPDATE` that finds its
-//! row locked waits for the other transaction and then re-checks its condition against the
-//! committed row, so concurrent buyers of the last units queue on the product row and each
-//! either gets its units or is told the shortage. Locks are taken in one order everywhere
-//! (the new order, its idempotency key, then products by ascending id, then cart lines), so
-//! no two checkouts, and no checkout and cancellation, can wait on each other in a cycle.
-//! Serialisation failures and deadlocks (which `db_error` reports as unavailable) are thus
-//! never part of the normal path.
+//! Checkout never needs a retry: under READ COMMITTED (which `open_pool` makes every session's
+//! default) a conditional `UPDATE` that finds its row locked waits for the other transaction
+//! and then re-checks its condition against the committed row, so concurrent buyers of the
+//! last units queue on the product row and each either gets its units or is told the
+//! shortage. Locks are taken in one order everywhere (the new order, its idempotency key, then
+//! products by ascending id, then cart lines), so no two checkouts, and no checkout and
+//! cancellation, can wait on each other in a cycle. Serialisation failures and deadlocks
+//! (which `db_error` reports as unavailable) are thus never part of the normal path.
 //!
 //! This module holds no business rules: prices, totals and which transitions are allowed
 //! come from the order service.
@@ -39,15 +41,9 @@ const IDEMPOTENCY_KEY_CONSTRAINT: &str = "idempotency_keys_pkey";
 const CART_ATTEMPTS: usize = 3;
 
 /// The isolation level is explicit because the design relies on it: a server whose
-/// `default_transaction_isolation` is `serializable` would turn every contended checkout into
-/// a serialisation failure.
-///
-/// Generic plans, in the same round trip: these statements take arrays, and a plan made for
-/// the actual values knows their lengths, so the planner judged such plans cheaper than a
-/// generic one and planned the checkout afresh on every call, which took about as long as
-/// running it. Every statement here looks rows up by key, which a generic plan does as well.
-const BEGIN: &str =
-    "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL plan_cache_mode = force_generic_plan";
+/// `default_transaction_isolation` is `serializable` would turn every contended status change
+/// into a serialisation failure.
+const BEGIN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
 
 /// The user's cart (`$1`), created at `$2` if missing, as a CTE named `cart`.
 ///
@@ -358,52 +354,62 @@ fn violated_unique(error: &sqlx::Error, constraint: &str) -> bool {
         && matches!(error, sqlx::Error::Database(db) if db.constraint() == Some(constraint))
 }
 
-/// Why a line's conditional decrement took nothing, read after it failed.
-async fn problem_with(connection: &mut PgConnection, item: &OrderItem) -> Result<CheckoutProblem> {
-    let now: Option<(i64, bool, i64)> =
-        sqlx::query_as("SELECT stock, is_active, price_minor FROM products WHERE id = $1")
-            .bind(item.product_id.0)
-            .fetch_optional(&mut *connection)
-            .await
-            .map_err(db_error)?;
-    let (available, kind) = match now {
-        None | Some((_, false, _)) => (0, CheckoutProblemKind::Unavailable),
-        Some((stock, true, price)) if price != item.unit_price_minor => {
-            (stock, CheckoutProblemKind::PriceChanged)
+/// A row of `place_order`'s answer: the order placed, or one product that stopped it, as it
+/// is now (absent when it no longer exists).
+#[derive(sqlx::FromRow)]
+struct PlacementRow {
+    order_id: Option<i64>,
+    shipping_address: Option<serde_json::Value>,
+    refused_product: Option<i64>,
+    refused_stock: Option<i64>,
+    refused_active: Option<bool>,
+    refused_price: Option<i64>,
+}
+
+impl PlacementRow {
+    /// Why the refused product's lines could not be taken.
+    fn problem(&self, lines: &[OrderItem]) -> CheckoutProblem {
+        let product = ProductId(self.refused_product.unwrap_or_default());
+        let wanted = lines.iter().filter(|line| line.product_id == product);
+        let requested = wanted.clone().map(|line| line.quantity).sum();
+        let (available, kind) = match (self.refused_stock, self.refused_active) {
+            (Some(stock), Some(true)) => {
+                let repriced = wanted
+                    .clone()
+                    .any(|line| Some(line.unit_price_minor) != self.refused_price);
+                let kind = if repriced {
+                    CheckoutProblemKind::PriceChanged
+                } else {
+                    CheckoutProblemKind::Shortage
+                };
+                (stock, kind)
+            }
+            _ => (0, CheckoutProblemKind::Unavailable),
+        };
+        CheckoutProblem {
+            product,
+            requested,
+            available,
+            kind,
         }
-        Some((stock, true, _)) => (stock, CheckoutProblemKind::Shortage),
-    };
-    Ok(CheckoutProblem {
-        product: item.product_id,
-        requested: item.quantity,
-        available,
-        kind,
-    })
+    }
 }
 
 #[async_trait]
 impl OrderStore for PostgresDatabase {
     async fn place_order(&self, order: NewOrder) -> Result<PlaceOrderOutcome> {
-        // Four round trips in all (BEGIN, two statements, COMMIT), whatever the number of
-        // lines: at checkout, waiting on the network is most of the cost.
-        let mut tx = self.pool.begin_with(BEGIN).await.map_err(db_error)?;
+        // One statement in autocommit, whatever the number of lines: the function
+        // (migrations/postgres/0006_place_order.sql) writes the order, its key, the stock, the
+        // lines, the cart and the outbox task, or raises and leaves everything as it was.
         // What the order reads back as: timestamps at the column's microsecond precision, so a
         // replay under the same idempotency key answers the very same body.
         let now = Utc::now().trunc_subsecs(6);
-
-        // The order row first, with the idempotency key (which refers to it) in the same
-        // statement, before any stock is touched: concurrent placements under one key queue on
-        // the key, holding no product lock, and the losers give way without taking stock.
-        let placed = sqlx::query_as::<_, (i64, Option<serde_json::Value>)>(
-            "WITH placed AS (
-                 INSERT INTO orders (user_id, status, subtotal_minor, total_minor, currency,
-                     shipping_address, note, created_at, updated_at)
-                 VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $7)
-                 RETURNING id, shipping_address),
-             recorded AS (
-                 INSERT INTO idempotency_keys (user_id, key, fingerprint, order_id, created_at)
-                 SELECT $1, $8, $9, id, $7 FROM placed WHERE $8 IS NOT NULL)
-             SELECT id, shipping_address FROM placed",
+        let lines = &order.items;
+        let task = &order.notification;
+        let placed = sqlx::query_as::<_, PlacementRow>(
+            "SELECT * FROM place_order(
+                 $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                 $19)",
         )
         .bind(order.user_id.0)
         .bind(order.subtotal_minor)
@@ -414,16 +420,28 @@ impl OrderStore for PostgresDatabase {
         .bind(now)
         .bind(order.idempotency.as_ref().map(|i| &i.key))
         .bind(order.idempotency.as_ref().map(|i| &i.fingerprint))
-        .fetch_one(&mut *tx)
+        .bind(lines.iter().map(|i| i.product_id.0).collect::<Vec<_>>())
+        .bind(
+            lines
+                .iter()
+                .map(|i| i.product_name.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(lines.iter().map(|i| i.unit_price_minor).collect::<Vec<_>>())
+        .bind(lines.iter().map(|i| i.quantity).collect::<Vec<_>>())
+        .bind(order.cart_items.iter().map(|i| i.0).collect::<Vec<_>>())
+        .bind(&task.job)
+        .bind(&task.payload)
+        .bind(task.run_at)
+        .bind(i32::try_from(task.max_attempts).unwrap_or(i32::MAX))
+        .bind(CHANNEL)
+        .fetch_all(&self.pool)
         .await;
-        let (id, shipping_address) = match placed {
-            Ok(placed) => placed,
-            // Waited while another transaction held the same key uncommitted, then found it
+        let rows = match placed {
+            Ok(rows) => rows,
+            // Waited while another placement held the same key uncommitted, then found it
             // committed.
             Err(error) if violated_unique(&error, IDEMPOTENCY_KEY_CONSTRAINT) => {
-                // The transaction is aborted; the winner's key is read by a fresh statement,
-                // which sees its commit.
-                tx.rollback().await.map_err(db_error)?;
                 let key = order.idempotency.as_ref().map_or("", |i| i.key.as_str());
                 return match self.find_order_by_key(order.user_id, key).await? {
                     Some((existing, fingerprint)) => Ok(PlaceOrderOutcome::Duplicate {
@@ -441,83 +459,17 @@ impl OrderStore for PostgresDatabase {
             }
             Err(error) => return Err(db_error(error)),
         };
-
-        // Then everything else in one statement. Every line's conditional decrement: the
-        // products are locked first, in ascending id order, the one order in which every
-        // transaction here locks them, so two checkouts sharing products queue instead of
-        // deadlocking; under READ COMMITTED a row changed since the statement began is
-        // re-checked against the conditions as it now is, so stock can never go below zero.
-        // Only if every line was taken: the order lines (ORDINALITY keeps their order, which
-        // is the order they are read back in), the cart lines they came from (only the
-        // buyer's own, whatever ids the caller passed) and the outbox task, announced as
-        // `TaskQueue::enqueue` does so that waiting workers wake when (and only if) the order
-        // commits. Otherwise the decrements made are rolled back below.
-        let lines = &order.items;
-        let task = (order.notification)(OrderId(id));
-        let (taken, _announced): (Vec<i64>, i64) = sqlx::query_as(
-            "WITH wanted AS (
-                 SELECT * FROM UNNEST($2::int8[], $5::int8[], $4::int8[])
-                     AS w (id, quantity, price_minor)),
-             locked AS MATERIALIZED (
-                 SELECT id FROM products WHERE id = ANY($2) ORDER BY id FOR UPDATE),
-             taken AS (
-                 UPDATE products p SET stock = p.stock - w.quantity
-                 FROM wanted w
-                 WHERE p.id = w.id AND p.id IN (SELECT id FROM locked)
-                     AND p.stock >= w.quantity AND p.is_active
-                     AND p.price_minor = w.price_minor
-                 RETURNING p.id),
-             complete AS (SELECT count(*) = cardinality($2::int8[]) AS every FROM taken),
-             items AS (
-                 INSERT INTO order_items (order_id, product_id, product_name, unit_price_minor,
-                     quantity)
-                 SELECT $1, product_id, product_name, unit_price_minor, quantity
-                 FROM UNNEST($2::int8[], $3::text[], $4::int8[], $5::int8[]) WITH ORDINALITY
-                     AS line (product_id, product_name, unit_price_minor, quantity, position)
-                 WHERE (SELECT every FROM complete)
-                 ORDER BY position),
-             cleared AS (
-                 DELETE FROM cart_items
-                 WHERE (SELECT every FROM complete) AND id = ANY($6)
-                     AND cart_id = (SELECT id FROM carts WHERE user_id = $7)),
-             task AS (
-                 INSERT INTO tasks (job, payload, run_at, max_attempts, created_at)
-                 SELECT $8, $9, $10, $11, $12 WHERE (SELECT every FROM complete)
-                 RETURNING id),
-             announced AS (SELECT pg_notify($13, '') FROM task)
-             -- A CTE that only reads runs only if something reads it: hence the count.
-             SELECT ARRAY(SELECT id FROM taken), (SELECT count(*) FROM announced)",
-        )
-        .bind(id)
-        .bind(lines.iter().map(|i| i.product_id.0).collect::<Vec<_>>())
-        .bind(
-            lines
-                .iter()
-                .map(|i| i.product_name.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(lines.iter().map(|i| i.unit_price_minor).collect::<Vec<_>>())
-        .bind(lines.iter().map(|i| i.quantity).collect::<Vec<_>>())
-        .bind(order.cart_items.iter().map(|i| i.0).collect::<Vec<_>>())
-        .bind(order.user_id.0)
-        .bind(&task.job)
-        .bind(&task.payload)
-        .bind(task.run_at)
-        .bind(i32::try_from(task.max_attempts).unwrap_or(i32::MAX))
-        .bind(now)
-        .bind(CHANNEL)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if taken.len() != lines.len() {
-            let mut problems = Vec::new();
-            for item in lines.iter().filter(|i| !taken.contains(&i.product_id.0)) {
-                problems.push(problem_with(&mut tx, item).await?);
+        let placed = rows
+            .iter()
+            .find_map(|row| row.order_id.map(|id| (id, row.shipping_address.clone())));
+        let Some((id, shipping_address)) = placed else {
+            if rows.is_empty() {
+                return Err(Error::backend(BACKEND, "place_order answered no row"));
             }
-            tx.rollback().await.map_err(db_error)?;
-            return Ok(PlaceOrderOutcome::Rejected(problems));
-        }
-        tx.commit().await.map_err(db_error)?;
+            return Ok(PlaceOrderOutcome::Rejected(
+                rows.iter().map(|row| row.problem(lines)).collect(),
+            ));
+        };
 
         // Everything the order reads back as is known here; no need to read it.
         Ok(PlaceOrderOutcome::Placed(Order {

@@ -10,7 +10,7 @@ use commerce_core::domain::{
 };
 use commerce_core::ports::{
     CartAddition, CartStore, CatalogStore, CheckoutProblem, CheckoutProblemKind, NewOrder,
-    OrderListQuery, OrderStore, PlaceOrderOutcome,
+    OrderListQuery, OrderStore, PlaceOrderOutcome, notification_for,
 };
 use commerce_core::{Error, Result};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
@@ -396,7 +396,7 @@ impl OrderStore for SqliteDatabase {
             consumed.push(")");
             consumed.build().execute(&mut *tx).await.map_err(db_error)?;
         }
-        let task = (order.notification)(OrderId(id));
+        let task = notification_for(order.notification, OrderId(id));
         sqlx::query(
             "INSERT INTO tasks (job, payload, run_at, max_attempts, created_at)
              VALUES ($1, $2, $3, $4, $5)",

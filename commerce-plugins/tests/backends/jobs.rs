@@ -214,12 +214,12 @@ async fn an_order_confirmation_says_what_was_ordered() {
             note: String::new(),
             cart_items: Vec::new(),
             idempotency: None,
-            notification: Box::new(|order| NewTask {
+            notification: NewTask {
                 job: SendOrderConfirmation::NAME.into(),
-                payload: serde_json::json!({ "order": order }),
+                payload: serde_json::json!({}),
                 run_at: chrono::Utc::now(),
                 max_attempts: 1,
-            }),
+            },
         })
         .await
         .unwrap();
