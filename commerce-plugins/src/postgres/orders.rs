@@ -2,14 +2,16 @@
 //! (`migrations/postgres/0006_place_order.sql`) in autocommit; status changes are one READ
 //! COMMITTED transaction.
 //!
-//! Checkout never needs a retry: under READ COMMITTED (which `open_pool` makes every session's
-//! default) a conditional `UPDATE` that finds its row locked waits for the other transaction
-//! and then re-checks its condition against the committed row, so concurrent buyers of the
-//! last units queue on the product row and each either gets its units or is told the
-//! shortage. Locks are taken in one order everywhere (the new order, its idempotency key, then
-//! products by ascending id, then cart lines), so no two checkouts, and no checkout and
-//! cancellation, can wait on each other in a cycle. Serialisation failures and deadlocks
-//! (which `db_error` reports as unavailable) are thus never part of the normal path.
+//! Checkout never needs a retry. Under READ COMMITTED (which `open_pool` makes every session's
+//! default) `place_order` first locks the order's products, and a lock that another checkout
+//! holds is waited for and then read as that checkout committed it, so concurrent buyers of
+//! the last units queue on the product row and each either gets its units or is told the
+//! shortage. Locks are taken in one order everywhere (products by ascending id, then the new
+//! order and its idempotency key, then cart lines; a status change locks its order and then
+//! its products by ascending id, and no checkout waits for an existing order), so no two
+//! checkouts, and no checkout and cancellation, can wait on each other in a cycle.
+//! Serialisation failures and deadlocks (which `db_error` reports as unavailable) are thus
+//! never part of the normal path.
 //!
 //! This module holds no business rules: prices, totals and which transitions are allowed
 //! come from the order service.
@@ -400,7 +402,8 @@ impl OrderStore for PostgresDatabase {
     async fn place_order(&self, order: NewOrder) -> Result<PlaceOrderOutcome> {
         // One statement in autocommit, whatever the number of lines: the function
         // (migrations/postgres/0006_place_order.sql) writes the order, its key, the stock, the
-        // lines, the cart and the outbox task, or raises and leaves everything as it was.
+        // lines, the cart and the outbox task, or answers the products that stopped it, having
+        // written nothing.
         // What the order reads back as: timestamps at the column's microsecond precision, so a
         // replay under the same idempotency key answers the very same body.
         let now = Utc::now().trunc_subsecs(6);
