@@ -26,7 +26,7 @@ pub use health::ReadinessCheck;
 pub use mail::{Mailer, OutgoingMail};
 pub use orders::{
     CheckoutProblem, CheckoutProblemKind, IdempotencyKey, NewOrder, ORDER_ID_MEMBER,
-    OrderListQuery, OrderStore, PlaceOrderOutcome, notification_for,
+    OrderListQuery, OrderStore, PlaceOrderOutcome, ProductNow, notification_for,
 };
 pub use queue::{ClaimedTask, NewTask, TaskQueue};
 pub use search::{IndexBatch, SearchHits, SearchIndex, SearchQuery};

@@ -81,6 +81,44 @@ pub struct CheckoutProblem {
     pub kind: CheckoutProblemKind,
 }
 
+impl CheckoutProblem {
+    /// Why `requested` units of `product`, at the `unit_price_minor` the cart was read at,
+    /// could not be taken, given the product as the store finds it now (`None`: it no longer
+    /// exists): gone or inactive, it is unavailable; at another price, its price changed;
+    /// otherwise there is too little in stock.
+    pub fn judge(
+        product: ProductId,
+        requested: i64,
+        unit_price_minor: i64,
+        now: Option<ProductNow>,
+    ) -> Self {
+        let (available, kind) = match now {
+            Some(now) if now.is_active && now.price_minor != unit_price_minor => {
+                (now.stock, CheckoutProblemKind::PriceChanged)
+            }
+            Some(now) if now.is_active => (now.stock, CheckoutProblemKind::Shortage),
+            _ => (0, CheckoutProblemKind::Unavailable),
+        };
+        Self {
+            product,
+            requested,
+            available,
+            kind,
+        }
+    }
+}
+
+/// A product as a refused checkout finds it, for [`CheckoutProblem::judge`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProductNow {
+    /// Units in stock.
+    pub stock: i64,
+    /// Whether shoppers may buy it.
+    pub is_active: bool,
+    /// Its price, in minor units.
+    pub price_minor: i64,
+}
+
 /// What became of a placement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlaceOrderOutcome {
@@ -155,6 +193,29 @@ mod tests {
             run_at: chrono::Utc::now(),
             max_attempts: 1,
         }
+    }
+
+    #[test]
+    fn a_refused_line_is_judged_by_the_product_as_it_is_now() {
+        let judge = |now| CheckoutProblem::judge(ProductId(3), 4, 250, now).kind;
+        let now = |stock, is_active, price_minor| {
+            Some(ProductNow {
+                stock,
+                is_active,
+                price_minor,
+            })
+        };
+        assert_eq!(judge(None), CheckoutProblemKind::Unavailable);
+        assert_eq!(judge(now(9, false, 250)), CheckoutProblemKind::Unavailable);
+        assert_eq!(judge(now(9, true, 300)), CheckoutProblemKind::PriceChanged);
+        assert_eq!(judge(now(2, true, 250)), CheckoutProblemKind::Shortage);
+        let short = CheckoutProblem::judge(ProductId(3), 4, 250, now(2, true, 250));
+        assert_eq!((short.requested, short.available), (4, 2));
+        let gone = CheckoutProblem::judge(ProductId(3), 4, 250, now(9, false, 250));
+        assert_eq!(
+            gone.available, 0,
+            "nothing of an inactive product is available"
+        );
     }
 
     #[test]

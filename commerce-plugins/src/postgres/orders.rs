@@ -23,8 +23,8 @@ use commerce_core::domain::{
     ProductId, Timestamp, UserId,
 };
 use commerce_core::ports::{
-    CartAddition, CartStore, CheckoutProblem, CheckoutProblemKind, NewOrder, OrderListQuery,
-    OrderStore, PlaceOrderOutcome,
+    CartAddition, CartStore, CheckoutProblem, NewOrder, OrderListQuery, OrderStore,
+    PlaceOrderOutcome, ProductNow,
 };
 use commerce_core::{Error, Result};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
@@ -372,28 +372,28 @@ impl PlacementRow {
     /// Why the refused product's lines could not be taken.
     fn problem(&self, lines: &[OrderItem]) -> CheckoutProblem {
         let product = ProductId(self.refused_product.unwrap_or_default());
-        let wanted = lines.iter().filter(|line| line.product_id == product);
-        let requested = wanted.clone().map(|line| line.quantity).sum();
-        let (available, kind) = match (self.refused_stock, self.refused_active) {
-            (Some(stock), Some(true)) => {
-                let repriced = wanted
-                    .clone()
-                    .any(|line| Some(line.unit_price_minor) != self.refused_price);
-                let kind = if repriced {
-                    CheckoutProblemKind::PriceChanged
-                } else {
-                    CheckoutProblemKind::Shortage
-                };
-                (stock, kind)
-            }
-            _ => (0, CheckoutProblemKind::Unavailable),
+        let wanted: Vec<&OrderItem> = lines.iter().filter(|l| l.product_id == product).collect();
+        // Should the product stand on several lines, one at another price is the problem.
+        let shown_price = wanted
+            .iter()
+            .map(|line| line.unit_price_minor)
+            .find(|price| Some(*price) != self.refused_price)
+            .or(wanted.first().map(|line| line.unit_price_minor))
+            .unwrap_or_default();
+        let now = match (self.refused_stock, self.refused_active, self.refused_price) {
+            (Some(stock), Some(is_active), Some(price_minor)) => Some(ProductNow {
+                stock,
+                is_active,
+                price_minor,
+            }),
+            _ => None,
         };
-        CheckoutProblem {
+        CheckoutProblem::judge(
             product,
-            requested,
-            available,
-            kind,
-        }
+            wanted.iter().map(|line| line.quantity).sum(),
+            shown_price,
+            now,
+        )
     }
 }
 

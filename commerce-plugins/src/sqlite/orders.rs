@@ -9,8 +9,8 @@ use commerce_core::domain::{
     ProductId, Timestamp, UserId,
 };
 use commerce_core::ports::{
-    CartAddition, CartStore, CatalogStore, CheckoutProblem, CheckoutProblemKind, NewOrder,
-    OrderListQuery, OrderStore, PlaceOrderOutcome, notification_for,
+    CartAddition, CartStore, CatalogStore, CheckoutProblem, NewOrder, OrderListQuery, OrderStore,
+    PlaceOrderOutcome, ProductNow, notification_for,
 };
 use commerce_core::{Error, Result};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
@@ -326,19 +326,16 @@ impl OrderStore for SqliteDatabase {
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(db_error)?;
-            let (available, kind) = match now {
-                None | Some((_, false, _)) => (0, CheckoutProblemKind::Unavailable),
-                Some((stock, true, price)) if price != item.unit_price_minor => {
-                    (stock, CheckoutProblemKind::PriceChanged)
-                }
-                Some((stock, true, _)) => (stock, CheckoutProblemKind::Shortage),
-            };
-            problems.push(CheckoutProblem {
-                product: item.product_id,
-                requested: item.quantity,
-                available,
-                kind,
-            });
+            problems.push(CheckoutProblem::judge(
+                item.product_id,
+                item.quantity,
+                item.unit_price_minor,
+                now.map(|(stock, is_active, price_minor)| ProductNow {
+                    stock,
+                    is_active,
+                    price_minor,
+                }),
+            ));
         }
         if !problems.is_empty() {
             tx.rollback().await.map_err(db_error)?;
