@@ -373,12 +373,13 @@ impl PlacementRow {
     fn problem(&self, lines: &[OrderItem]) -> CheckoutProblem {
         let product = ProductId(self.refused_product.unwrap_or_default());
         let wanted: Vec<&OrderItem> = lines.iter().filter(|l| l.product_id == product).collect();
-        // Should the product stand on several lines, one at another price is the problem.
+        // Should the product stand on several lines, one at another price is the problem;
+        // when none is, every line was at the product's price.
         let shown_price = wanted
             .iter()
             .map(|line| line.unit_price_minor)
             .find(|price| Some(*price) != self.refused_price)
-            .or(wanted.first().map(|line| line.unit_price_minor))
+            .or(self.refused_price)
             .unwrap_or_default();
         let now = match (self.refused_stock, self.refused_active, self.refused_price) {
             (Some(stock), Some(is_active), Some(price_minor)) => Some(ProductNow {
