@@ -156,6 +156,7 @@ macro_rules! search_index_conformance {
                 multi_word_queries_need_every_word,
                 empty_text_matches_every_filtered_product,
                 filters_alone_and_combined,
+                filters_hold_when_most_products_are_inactive_and_sold_out,
                 every_ordering_breaks_ties_by_id,
                 paginates_with_exact_totals,
                 upserts_replace_and_deletes_remove,

@@ -516,6 +516,32 @@ pub async fn filters_alone_and_combined<S: SearchIndex>(index: Arc<S>) {
     }
 }
 
+/// The stock and active filters keep the same products whichever way the catalogue leans: a
+/// backend may pick how to evaluate them by how many products have each value.
+pub async fn filters_hold_when_most_products_are_inactive_and_sold_out<S: SearchIndex>(
+    index: Arc<S>,
+) {
+    let docs: Vec<IndexDocument> = tied_catalogue()
+        .into_iter()
+        .map(|doc| IndexDocument {
+            stock: i64::from(doc.id.0 % 6 == 0),
+            is_active: doc.id.0 % 4 == 0,
+            ..doc
+        })
+        .collect();
+    load_scrambled(&*index, &docs).await;
+    for filter in filters() {
+        let expected = reference(&docs, &filter, None);
+        for text in ["", "gadget"] {
+            let found = hits(&*index, &filtered(text, filter.clone())).await;
+            let mut found_ids: Vec<i64> = found.ids.iter().map(|id| id.0).collect();
+            assert_eq!(found.total, expected.len() as u64, "{text:?} {filter:?}");
+            found_ids.sort_unstable();
+            assert_eq!(found_ids, expected, "{text:?} {filter:?}");
+        }
+    }
+}
+
 /// Every ordering sorts by its key, ties by id in the same direction, with text, filters and on
 /// every page.
 pub async fn every_ordering_breaks_ties_by_id<S: SearchIndex>(index: Arc<S>) {
