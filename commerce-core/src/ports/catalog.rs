@@ -210,6 +210,11 @@ pub trait CatalogStore: Send + Sync + 'static {
     /// The position of the newest change-log entry (0 when empty).
     async fn latest_change(&self) -> Result<u64>;
 
+    /// Deletes up to `limit` of the oldest change-log entries numbered below `before`; returns
+    /// how many it deleted. Positions are never reused: entries written later are numbered
+    /// above every entry ever written, pruned or not.
+    async fn prune_changes(&self, before: u64, limit: u32) -> Result<u64>;
+
     /// What a search index needs of these products; deleted ones are simply absent.
     async fn index_documents(&self, ids: &[ProductId]) -> Result<Vec<IndexDocument>>;
 

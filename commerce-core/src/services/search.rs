@@ -4,7 +4,8 @@
 //! log after the position the index last recorded, loads the changed products, and applies
 //! them as one batch with the new position. On start it catches up, or rebuilds when the index
 //! is new, from another schema version, unreadable, or behind a pruned log. Every instance
-//! sharing a database keeps its own index this way, with no extra service.
+//! sharing a database keeps its own index this way, with no extra service, and prunes the
+//! log's old entries now and then.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -23,6 +24,16 @@ const BATCH: u32 = 2_000;
 const REBUILD_BATCH: u32 = 20_000;
 /// How often the background loop looks for changes made by other instances.
 const POLL: Duration = Duration::from_millis(250);
+/// How many of the newest change-log entries the background loop keeps. Every order writes
+/// a few (its products' stock), so the log would otherwise grow without end. An instance that
+/// falls further behind than this (stopped while the others sold a few hundred thousand
+/// orders) finds the log pruned past its index's position and rebuilds its index, which at a
+/// million products takes seconds.
+pub const RETAINED_CHANGES: u64 = 1_000_000;
+/// How often the background loop prunes the change log.
+const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
+/// How many entries one pruning statement deletes: a short transaction each.
+const PRUNE_BATCH: u32 = 10_000;
 
 /// Applies catalogue changes to a search index.
 #[derive(Clone)]
@@ -94,6 +105,24 @@ impl SearchIndexer {
         Ok(oldest.first().is_some_and(|c| c.seq > applied + 1))
     }
 
+    /// Deletes the change-log entries more than `keep` entries older than this index's
+    /// position (at least the newest entry always stays); returns how many it deleted.
+    ///
+    /// Any instance may prune: each keeps its own index, and one whose position the pruning
+    /// passed rebuilds on its next catch-up.
+    pub async fn prune_log(&self, keep: u64) -> Result<u64> {
+        let position = self.index.applied_through().await?.unwrap_or(0);
+        let before = position.saturating_sub(keep.max(1)).saturating_add(1);
+        let mut deleted = 0;
+        loop {
+            let batch = self.store.prune_changes(before, PRUNE_BATCH).await?;
+            deleted += batch;
+            if batch < u64::from(PRUNE_BATCH) {
+                return Ok(deleted);
+            }
+        }
+    }
+
     /// Empties the index and indexes every product again.
     pub async fn rebuild(&self) -> Result<u64> {
         let _running = self.running.lock().await;
@@ -139,13 +168,15 @@ impl SearchIndexer {
     }
 
     /// Catches up now and then every quarter second, until `shutdown` completes: changes made
-    /// by other instances reach this one's index within a second.
+    /// by other instances reach this one's index within a second. Every ten minutes, starting
+    /// now, it prunes the change log to its newest [`RETAINED_CHANGES`] entries.
     ///
     /// `on_change` runs whenever a pass applied new changes: another instance wrote to the
     /// catalogue, so caches this instance keeps to itself must forget what they hold.
     pub async fn run(self, on_change: impl AsyncFn(), shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut seen = None;
+        let mut pruned_at: Option<tokio::time::Instant> = None;
         loop {
             match self.catch_up().await {
                 Ok(position) => {
@@ -153,6 +184,14 @@ impl SearchIndexer {
                         on_change().await;
                     }
                     seen = Some(position);
+                    if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                        pruned_at = Some(tokio::time::Instant::now());
+                        match self.prune_log(RETAINED_CHANGES).await {
+                            Ok(0) => {}
+                            Ok(deleted) => tracing::info!(deleted, "change log pruned"),
+                            Err(error) => tracing::warn!(%error, "could not prune the change log"),
+                        }
+                    }
                 }
                 Err(error) => tracing::warn!(%error, "search index could not catch up"),
             }

@@ -412,6 +412,44 @@ pub async fn every_product_write_is_logged<S: CatalogStore>(store: Arc<S>) {
     assert_eq!(first.len() + rest.len(), 3);
 }
 
+/// Pruning deletes the oldest entries below a position, at most `limit` at a time, and the
+/// positions of later entries keep rising past the pruned ones.
+pub async fn old_changes_are_pruned<S: CatalogStore>(store: Arc<S>) {
+    let tea = store.create_category(category("Tea", None)).await.unwrap();
+    let a = store
+        .create_product(product("A", tea.id, 1, 1))
+        .await
+        .unwrap();
+    for price in 2..=5 {
+        store
+            .update_product(a.id, product("A", tea.id, price, 1))
+            .await
+            .unwrap();
+    }
+    let all = store.changes_since(0, 100).await.unwrap();
+    assert_eq!(all.len(), 5);
+    let fourth = all[3].seq;
+
+    assert_eq!(store.prune_changes(fourth, 2).await.unwrap(), 2);
+    assert_eq!(store.changes_since(0, 100).await.unwrap(), all[2..]);
+    assert_eq!(store.prune_changes(fourth, 100).await.unwrap(), 1);
+    assert_eq!(store.changes_since(0, 100).await.unwrap(), all[3..]);
+    assert_eq!(store.prune_changes(fourth, 100).await.unwrap(), 0);
+    assert_eq!(store.latest_change().await.unwrap(), all[4].seq);
+
+    // Even with every entry gone, the next one is numbered above all of them.
+    let latest = all[4].seq;
+    assert_eq!(store.prune_changes(latest + 1, 100).await.unwrap(), 2);
+    assert!(store.changes_since(0, 100).await.unwrap().is_empty());
+    store
+        .update_product(a.id, product("A", tea.id, 6, 1))
+        .await
+        .unwrap();
+    let next = store.changes_since(0, 100).await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert!(next[0].seq > latest);
+}
+
 /// Index documents carry the category name; deleted products have none.
 pub async fn index_documents_follow_the_products<S: CatalogStore>(store: Arc<S>) {
     let f = fixture(&*store).await;

@@ -71,6 +71,7 @@ macro_rules! catalog_store_conformance {
                 lists_order_and_paginate,
                 products_are_fetched_by_ids,
                 every_product_write_is_logged,
+                old_changes_are_pruned,
                 index_documents_follow_the_products,
                 imports_are_all_or_nothing,
             ]

@@ -445,6 +445,19 @@ impl CatalogStore for SqliteDatabase {
         Ok(u64::try_from(seq).unwrap_or(0))
     }
 
+    async fn prune_changes(&self, before: u64, limit: u32) -> Result<u64> {
+        let deleted = sqlx::query(
+            "DELETE FROM catalog_changes WHERE seq IN \
+             (SELECT seq FROM catalog_changes WHERE seq < $1 ORDER BY seq LIMIT $2)",
+        )
+        .bind(i64::try_from(before).unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(deleted.rows_affected())
+    }
+
     async fn index_documents(&self, ids: &[ProductId]) -> Result<Vec<IndexDocument>> {
         if ids.is_empty() {
             return Ok(Vec::new());

@@ -357,3 +357,78 @@ async fn search_latency_at_scale() {
         );
     }
 }
+
+fn record(name: &str, category: CategoryId) -> commerce_core::domain::ProductRecord {
+    let slug = name.to_lowercase().replace(' ', "-");
+    commerce_core::domain::ProductRecord {
+        name: name.into(),
+        sku: format!("SKU-{slug}"),
+        slug,
+        description: format!("{name}, described."),
+        price_minor: 1000,
+        category,
+        stock: 3,
+        is_active: true,
+    }
+}
+
+/// One instance prunes the change log it has applied; another, whose index the pruning
+/// passed, finds the log no longer reaching back to it and rebuilds, missing nothing.
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn an_index_behind_a_pruned_change_log_rebuilds() {
+    use commerce_core::domain::CategoryRecord;
+    use commerce_core::ports::CatalogStore;
+    use commerce_core::services::SearchIndexer;
+
+    let dir = TempDir::new().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shop.db").display());
+    let store = commerce_plugins::sqlite::SqliteDatabase::connect(&url, 4)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let store = Arc::new(store);
+    let ahead = SearchIndexer::new(store.clone(), fresh().await);
+    let behind_index = fresh().await;
+    let behind = SearchIndexer::new(store.clone(), behind_index.clone());
+
+    let kitchen = store
+        .create_category(CategoryRecord {
+            name: "Kitchen".into(),
+            slug: "kitchen".into(),
+            description: String::new(),
+            parent: None,
+        })
+        .await
+        .unwrap();
+    let kettle = store
+        .create_product(record("Copper Kettle", kitchen.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        ahead.catch_up().await.unwrap(),
+        behind.catch_up().await.unwrap()
+    );
+
+    let pan = store
+        .create_product(record("Cast Iron Pan", kitchen.id))
+        .await
+        .unwrap();
+    store
+        .update_product(kettle.id, record("Steel Kettle", kitchen.id))
+        .await
+        .unwrap();
+    let position = ahead.catch_up().await.unwrap();
+    // Keeping one entry deletes everything below this instance's position.
+    assert_eq!(ahead.prune_log(1).await.unwrap(), 2);
+    assert_eq!(ahead.prune_log(1).await.unwrap(), 0);
+    assert_eq!(store.changes_since(0, 10).await.unwrap().len(), 1);
+
+    assert_eq!(behind.catch_up().await.unwrap(), position);
+    let hits = behind_index.search(&text("kettle pan")).await.unwrap();
+    assert!(hits.ids.is_empty());
+    let hits = behind_index.search(&text("steel")).await.unwrap();
+    assert_eq!(hits.ids, [kettle.id]);
+    let hits = behind_index.search(&text("cast")).await.unwrap();
+    assert_eq!(hits.ids, [pan.id]);
+}
