@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 use commerce_core::domain::{Category, CategoryId, OrderItem, Product, ProductId};
-use commerce_core::ports::IndexDocument;
+use commerce_core::ports::{IndexDocument, ProductFilter};
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct CategoryRow {
@@ -148,3 +148,19 @@ pub(crate) fn items_by_order(items: Vec<ItemRow>) -> HashMap<i64, Vec<OrderItem>
 }
 
 pub(crate) use {category_columns, order_columns, product_columns};
+
+/// The column of `product_counts` (kept by the migrations' triggers) that holds the number of
+/// products `filter` keeps, when one does: lists filtered only by activity. Other filters are
+/// counted over the products.
+pub(crate) fn kept_count_column(filter: &ProductFilter) -> Option<&'static str> {
+    let ProductFilter {
+        categories,
+        min_price,
+        max_price,
+        in_stock,
+        active_only,
+    } = filter;
+    let only_activity =
+        categories.is_none() && min_price.is_none() && max_price.is_none() && in_stock.is_none();
+    only_activity.then_some(if *active_only { "active" } else { "total" })
+}

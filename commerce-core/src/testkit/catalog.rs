@@ -450,6 +450,72 @@ pub async fn old_changes_are_pruned<S: CatalogStore>(store: Arc<S>) {
     assert!(next[0].seq > latest);
 }
 
+/// The totals of unfiltered lists (all products, and active ones) follow every write that
+/// changes them, and only those: creations, imports, deletions, (de)activations.
+pub async fn unfiltered_totals_follow_every_write<S: CatalogStore>(store: Arc<S>) {
+    async fn totals<S: CatalogStore>(store: &S) -> (u64, u64) {
+        let total = |active_only| ProductListQuery {
+            filter: ProductFilter {
+                active_only,
+                ..ProductFilter::default()
+            },
+            ordering: ProductOrdering::default(),
+            offset: 0,
+            limit: 1,
+        };
+        let all = store.list_products(&total(false)).await.unwrap().total;
+        let active = store.list_products(&total(true)).await.unwrap().total;
+        (all, active)
+    }
+
+    assert_eq!(totals(&*store).await, (0, 0));
+    let tea = store.create_category(category("Tea", None)).await.unwrap();
+    let green = store
+        .create_product(product("Green", tea.id, 1, 1))
+        .await
+        .unwrap();
+    let hidden = ProductRecord {
+        is_active: false,
+        ..product("Hidden", tea.id, 1, 1)
+    };
+    let hidden = store.create_product(hidden).await.unwrap();
+    assert_eq!(totals(&*store).await, (2, 1));
+
+    let batch = [
+        product("Black", tea.id, 1, 1),
+        ProductRecord {
+            is_active: false,
+            ..product("Oolong", tea.id, 1, 1)
+        },
+        product("White", tea.id, 1, 0),
+    ];
+    assert_eq!(store.import_products(&batch).await.unwrap(), 3);
+    assert_eq!(totals(&*store).await, (5, 3));
+
+    // Deactivating, a change that keeps the activity, and activating.
+    let deactivated = ProductRecord {
+        is_active: false,
+        ..product("Green", tea.id, 1, 1)
+    };
+    store.update_product(green.id, deactivated).await.unwrap();
+    assert_eq!(totals(&*store).await, (5, 2));
+    let restocked = ProductRecord {
+        is_active: false,
+        ..product("Green", tea.id, 2, 9)
+    };
+    store.update_product(green.id, restocked).await.unwrap();
+    assert_eq!(totals(&*store).await, (5, 2));
+    store
+        .update_product(hidden.id, product("Hidden", tea.id, 1, 1))
+        .await
+        .unwrap();
+    assert_eq!(totals(&*store).await, (5, 3));
+
+    store.delete_product(hidden.id).await.unwrap();
+    store.delete_product(green.id).await.unwrap();
+    assert_eq!(totals(&*store).await, (3, 2));
+}
+
 /// Index documents carry the category name; deleted products have none.
 pub async fn index_documents_follow_the_products<S: CatalogStore>(store: Arc<S>) {
     let f = fixture(&*store).await;

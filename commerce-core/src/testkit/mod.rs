@@ -68,6 +68,7 @@ macro_rules! catalog_store_conformance {
                 products_round_trip,
                 product_skus_and_slugs_are_unique,
                 lists_filter_and_count,
+                unfiltered_totals_follow_every_write,
                 lists_order_and_paginate,
                 products_are_fetched_by_ids,
                 every_product_write_is_logged,

@@ -29,7 +29,8 @@ use sqlx::{Postgres, QueryBuilder};
 
 use super::{PostgresDatabase, db_error, is_unique_violation};
 use crate::rows::{
-    CategoryRow, INDEX_SELECT, IndexRow, ProductRow, category_columns, product_columns,
+    CategoryRow, INDEX_SELECT, IndexRow, ProductRow, category_columns, kept_count_column,
+    product_columns,
 };
 
 /// The unique constraint on lowercased category names, named in the migration.
@@ -424,8 +425,16 @@ impl CatalogStore for PostgresDatabase {
     }
 
     async fn list_products(&self, query: &ProductListQuery) -> Result<ProductPage> {
-        let mut count = QueryBuilder::<Postgres>::new("SELECT count(*) FROM products p");
-        push_filter(&mut count, &query.filter);
+        let mut count = match kept_count_column(&query.filter) {
+            Some(column) => {
+                QueryBuilder::<Postgres>::new(format!("SELECT {column} FROM product_counts"))
+            }
+            None => {
+                let mut count = QueryBuilder::<Postgres>::new("SELECT count(*) FROM products p");
+                push_filter(&mut count, &query.filter);
+                count
+            }
+        };
         let total: i64 = count
             .build_query_scalar()
             .fetch_one(&self.reader)

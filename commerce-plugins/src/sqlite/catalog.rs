@@ -17,7 +17,8 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::{SqliteDatabase, db_error, is_unique_violation};
 use crate::rows::{
-    CategoryRow, INDEX_SELECT, IndexRow, ProductRow, category_columns, product_columns,
+    CategoryRow, INDEX_SELECT, IndexRow, ProductRow, category_columns, kept_count_column,
+    product_columns,
 };
 
 fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
@@ -386,8 +387,16 @@ impl CatalogStore for SqliteDatabase {
     }
 
     async fn list_products(&self, query: &ProductListQuery) -> Result<ProductPage> {
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM products");
-        push_filter(&mut count, &query.filter);
+        let mut count = match kept_count_column(&query.filter) {
+            Some(column) => {
+                QueryBuilder::<Sqlite>::new(format!("SELECT {column} FROM product_counts"))
+            }
+            None => {
+                let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM products");
+                push_filter(&mut count, &query.filter);
+                count
+            }
+        };
         let total: i64 = count
             .build_query_scalar()
             .fetch_one(&self.pool)
