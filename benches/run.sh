@@ -76,6 +76,7 @@ results=$(
     run product-detail "$shop/api/products/4242/"
     run list-page-1 "$shop/api/products/"
     run list-page-500 "$shop/api/products/?page=500&ordering=price"
+    run unfiltered-lists "$shop" benches/unfiltered-lists.lua
     run filtered-lists "$shop" benches/filtered-lists.lua
     run search "$shop" benches/search-terms.lua
 )
