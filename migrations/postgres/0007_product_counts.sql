@@ -4,12 +4,16 @@
 -- the response cache, which every order does). The same table as
 -- migrations/sqlite/0006_product_counts.sql.
 --
--- Inserts and deletes are counted once per statement, from its transition table, so a bulk
--- import updates the row once rather than once per product. Activation changes are counted
--- per row: a trigger with a column list cannot see transition tables, and only that column
--- list keeps stock decrements (every order) from firing the trigger at all. Writers of
--- products serialise on the row until they commit, as they already do on the change log's
--- commit-order lock (0003_catalog.sql).
+-- Inserts and deletes are counted once per statement, from its transition table. Activation
+-- changes are counted per row: a trigger with a column list cannot see transition tables, and
+-- only that column list keeps stock decrements (every order) from firing the trigger at all.
+--
+-- A writer of products holds the row from its statement until it commits. Product writes are
+-- rare beside orders, and single statements; an import, though, inserts many statements in one
+-- transaction, and holding the row across them would make every other product write wait for
+-- the whole import, and deadlock one that took a slug the import inserts later. So an import
+-- sets `commerce.counting_deferred` for its transaction, which the insert trigger honours, and
+-- adds its rows to the counts in one statement just before it commits.
 CREATE TABLE product_counts (
     only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CONSTRAINT product_counts_one_row CHECK (only_row),
     total    BIGINT  NOT NULL,
@@ -19,6 +23,9 @@ CREATE TABLE product_counts (
 CREATE FUNCTION product_counts_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF current_setting('commerce.counting_deferred', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
     UPDATE product_counts AS counts
     SET total = counts.total + added.total, active = counts.active + added.active
     FROM (SELECT count(*) AS total, count(*) FILTER (WHERE is_active) AS active

@@ -311,6 +311,11 @@ impl CatalogStore for PostgresDatabase {
         }
         let now = Utc::now();
         let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // The rows are counted once, at the end (see migrations/postgres/0007_product_counts.sql).
+        sqlx::query("SELECT set_config('commerce.counting_deferred', 'on', true)")
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
         for chunk in products.chunks(IMPORT_ROWS_PER_STATEMENT) {
             // One array per column: eight bind parameters however many rows, and one plan.
             let inserted = sqlx::query(
@@ -352,6 +357,13 @@ impl CatalogStore for PostgresDatabase {
                 });
             }
         }
+        let active = products.iter().filter(|p| p.is_active).count();
+        sqlx::query("UPDATE product_counts SET total = total + $1, active = active + $2")
+            .bind(i64::try_from(products.len()).unwrap_or(i64::MAX))
+            .bind(i64::try_from(active).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
         Ok(products.len() as u64)
     }
