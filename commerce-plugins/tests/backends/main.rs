@@ -8,6 +8,8 @@ mod assembly;
 mod jobs;
 mod moka_conformance;
 mod postgres_conformance;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod records;
 mod redis_conformance;
 mod response_cache;
 mod sqlite_conformance;

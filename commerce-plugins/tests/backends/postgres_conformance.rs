@@ -17,9 +17,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::Utc;
 use commerce_core::config::Config;
-use commerce_core::domain::{
-    CategoryId, CategoryRecord, OrderItem, OrderStatus, Product, ProductId, ProductRecord,
-};
+use commerce_core::domain::{CategoryId, OrderItem, OrderStatus, Product, ProductId};
 use commerce_core::plugin::{PluginFactory, Role};
 use commerce_core::ports::{
     CartStore, CatalogStore, IndexBatch, NewOrder, NewTask, OrderStore, PlaceOrderOutcome,
@@ -32,6 +30,8 @@ use commerce_core::testkit::orders::user;
 use commerce_core::{BuildError, Error, Result, ShopBuilder};
 use commerce_plugins::postgres::{PostgresDatabase, PostgresSearch, PostgresSettings};
 use commerce_plugins::testkit::{PostgresTestDatabase, SERVER_VARIABLE, server_url};
+
+use crate::records::{category, product};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection};
 use tokio::net::{TcpListener, TcpStream};
@@ -207,29 +207,6 @@ async fn fresh_search() -> Option<(Arc<CatalogueFedSearch>, TestDatabase)> {
         position: Mutex::new(None),
     };
     Some((Arc::new(index), test))
-}
-
-fn category(name: &str) -> CategoryRecord {
-    CategoryRecord {
-        name: name.into(),
-        slug: name.to_lowercase().replace(' ', "-"),
-        description: String::new(),
-        parent: None,
-    }
-}
-
-fn product(name: &str, category: CategoryId) -> ProductRecord {
-    let slug = name.to_lowercase().replace(' ', "-");
-    ProductRecord {
-        name: name.into(),
-        sku: format!("SKU-{slug}"),
-        slug,
-        description: format!("{name}, described."),
-        price_minor: 1000,
-        category,
-        stock: 3,
-        is_active: true,
-    }
 }
 
 fn text(text: &str) -> SearchQuery {

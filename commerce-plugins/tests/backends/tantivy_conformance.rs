@@ -358,28 +358,15 @@ async fn search_latency_at_scale() {
     }
 }
 
-fn record(name: &str, category: CategoryId) -> commerce_core::domain::ProductRecord {
-    let slug = name.to_lowercase().replace(' ', "-");
-    commerce_core::domain::ProductRecord {
-        name: name.into(),
-        sku: format!("SKU-{slug}"),
-        slug,
-        description: format!("{name}, described."),
-        price_minor: 1000,
-        category,
-        stock: 3,
-        is_active: true,
-    }
-}
-
 /// One instance prunes the change log it has applied; another, whose index the pruning
 /// passed, finds the log no longer reaching back to it and rebuilds, missing nothing.
 #[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn an_index_behind_a_pruned_change_log_rebuilds() {
-    use commerce_core::domain::CategoryRecord;
     use commerce_core::ports::CatalogStore;
     use commerce_core::services::SearchIndexer;
+
+    use crate::records::{category, product};
 
     let dir = TempDir::new().unwrap();
     let url = format!("sqlite://{}", dir.path().join("shop.db").display());
@@ -392,17 +379,9 @@ async fn an_index_behind_a_pruned_change_log_rebuilds() {
     let behind_index = fresh().await;
     let behind = SearchIndexer::new(store.clone(), behind_index.clone());
 
-    let kitchen = store
-        .create_category(CategoryRecord {
-            name: "Kitchen".into(),
-            slug: "kitchen".into(),
-            description: String::new(),
-            parent: None,
-        })
-        .await
-        .unwrap();
+    let kitchen = store.create_category(category("Kitchen")).await.unwrap();
     let kettle = store
-        .create_product(record("Copper Kettle", kitchen.id))
+        .create_product(product("Copper Kettle", kitchen.id))
         .await
         .unwrap();
     assert_eq!(
@@ -411,11 +390,11 @@ async fn an_index_behind_a_pruned_change_log_rebuilds() {
     );
 
     let pan = store
-        .create_product(record("Cast Iron Pan", kitchen.id))
+        .create_product(product("Cast Iron Pan", kitchen.id))
         .await
         .unwrap();
     store
-        .update_product(kettle.id, record("Steel Kettle", kitchen.id))
+        .update_product(kettle.id, product("Steel Kettle", kitchen.id))
         .await
         .unwrap();
     let position = ahead.catch_up().await.unwrap();
