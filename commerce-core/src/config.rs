@@ -79,6 +79,10 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// `SMTP_URL`: where mail goes; without it mail is written to the log.
     pub smtp_url: Option<String>,
+    /// `MAIL_FROM`: the sender of the shop's mail, as `shop@example.com` or
+    /// `Example Shop <shop@example.com>`; a mail plugin that sends real mail requires it and
+    /// checks its form.
+    pub mail_from: Option<String>,
     /// `SEARCH_BACKEND`: the search index plugin, by name; default `tantivy`.
     pub search_backend: String,
     /// `SEARCH_INDEX_PATH`: where an embedded search index keeps its files; default
@@ -164,6 +168,7 @@ impl Config {
             auto_migrate: env.parse_or("AUTO_MIGRATE", true)?,
             redis_url: env.get("REDIS_URL"),
             smtp_url: env.get("SMTP_URL"),
+            mail_from: env.get("MAIL_FROM"),
             search_backend: env
                 .get("SEARCH_BACKEND")
                 .unwrap_or_else(|| "tantivy".into()),

@@ -13,6 +13,7 @@
 //! | `moka`     | [`MokaCachePlugin`]     | an in-process cache (default)                 | `REDIS_URL` unset           |
 //! | `redis`    | [`RedisCachePlugin`]    | a cache shared by every instance              | `REDIS_URL=redis://…`       |
 //! | `log-mail` | [`LogMailPlugin`]       | a mailer writing to the log (development)     | `SMTP_URL` unset            |
+//! | `smtp`     | [`SmtpMailPlugin`]      | a mailer sending through an SMTP server       | `SMTP_URL=smtp://…`, `smtps://…` |
 //!
 //! Each plugin registers a factory with `inventory`, so a binary that links this crate (for
 //! example with `use commerce_plugins as _;`) can assemble a shop from its configuration.
@@ -29,6 +30,8 @@ pub mod postgres;
 pub mod redis;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rows;
+#[cfg(feature = "smtp")]
+pub mod smtp;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(feature = "tantivy")]
@@ -46,5 +49,7 @@ pub use log_mail::LogMailPlugin;
 pub use moka::MokaCachePlugin;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresPlugin;
+#[cfg(feature = "smtp")]
+pub use smtp::SmtpMailPlugin;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqlitePlugin;

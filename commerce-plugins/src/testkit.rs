@@ -1,10 +1,13 @@
 //! Test support for code built on these plugins (feature `testkit`): a PostgreSQL database of
-//! its own for each test, made on a real server and dropped afterwards.
+//! its own for each test, made on a real server and dropped afterwards, and an SMTP server
+//! that keeps what it is sent ([`smtp`]).
 //!
 //! Tests that need PostgreSQL read the server from [`SERVER_VARIABLE`] and skip, saying so,
 //! when it is unset. A database per test lets tests run in parallel and leaves nothing behind.
 //! Like any test helper, these panic instead of returning errors.
 #![allow(clippy::expect_used)]
+
+pub mod smtp;
 
 use std::str::FromStr;
 

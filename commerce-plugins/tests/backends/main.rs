@@ -12,5 +12,6 @@ mod postgres_conformance;
 mod records;
 mod redis_conformance;
 mod response_cache;
+mod smtp;
 mod sqlite_conformance;
 mod tantivy_conformance;

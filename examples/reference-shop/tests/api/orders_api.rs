@@ -5,7 +5,9 @@
 use crate::common;
 
 use std::collections::HashSet;
+use std::time::Duration;
 
+use commerce_plugins::testkit::smtp::SmtpTestServer;
 use common::{TestApp, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -536,5 +538,42 @@ async fn order_lists_paginate_newest_first() {
         status,
         StatusCode::NOT_FOUND,
         "as the old shop's pagination answered"
+    );
+}
+
+#[tokio::test]
+async fn a_placed_order_is_confirmed_by_mail_through_smtp() {
+    let mail = SmtpTestServer::start().await;
+    let app = common::spawn_app_with(&[
+        ("SMTP_URL", &mail.url()),
+        ("MAIL_FROM", "Example Shop <shop@example.com>"),
+    ])
+    .await;
+    let staff = app.staff_token().await;
+    let tea = product(&app, &staff, "Tea", "2.50", 10).await;
+    let ann = app.customer_token("ann").await;
+    assert_eq!(add(&app, &ann, tea, 2).await.0, StatusCode::CREATED);
+    let (status, order) = place(&app, &ann, None, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+
+    // From the checkout's outbox task, through the queue and the shop's worker, to the server.
+    let subject = format!("Your order #{} is confirmed", order["id"]);
+    let confirmation = mail
+        .wait_for_mail(
+            |mail| mail.header("Subject").as_deref() == Some(subject.as_str()),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap_or_else(|| panic!("no {subject:?} among {:?}", mail.received()));
+    assert_eq!(confirmation.from, "shop@example.com");
+    assert_eq!(confirmation.to, ["ann@example.com"]);
+    assert!(confirmation.data.contains("2 x Tea"), "{confirmation:?}");
+    // Registering sent ann a welcome through the same server.
+    assert!(
+        mail.received()
+            .iter()
+            .any(|mail| mail.to == ["ann@example.com"] && mail != &confirmation),
+        "{:?}",
+        mail.received()
     );
 }
