@@ -13,7 +13,7 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 
 use crate::domain::Currency;
-use crate::services::TokenSettings;
+use crate::services::{LoginLimit, TokenSettings};
 
 /// The shortest accepted `JWT_SECRET`: HS256 wants a key of at least its output size.
 const MIN_SECRET_BYTES: usize = 32;
@@ -91,6 +91,9 @@ pub struct Config {
     /// `JWT_SECRET`, `JWT_ISSUER`, `JWT_AUDIENCE`, `ACCESS_TOKEN_TTL_SECONDS`,
     /// `REFRESH_TOKEN_TTL_SECONDS`.
     pub tokens: TokenSettings,
+    /// `LOGIN_ATTEMPTS` (default 10, 0 for no limit) and `LOGIN_WINDOW_SECONDS` (default 900):
+    /// how many logins one account may attempt per window before the rest are refused.
+    pub login_limit: LoginLimit,
     /// True when `JWT_SECRET` was not set and a random one was made (development only).
     pub jwt_secret_generated: bool,
     /// `MAX_BODY_BYTES`: the largest request body accepted; default 256 KiB.
@@ -176,6 +179,13 @@ impl Config {
                 .get("SEARCH_INDEX_PATH")
                 .unwrap_or_else(|| "data/search".into()),
             tokens,
+            login_limit: LoginLimit {
+                attempts: env.parse_or("LOGIN_ATTEMPTS", LoginLimit::default().attempts)?,
+                window: env.seconds_or(
+                    "LOGIN_WINDOW_SECONDS",
+                    LoginLimit::default().window.as_secs(),
+                )?,
+            },
             jwt_secret_generated,
             max_body_bytes: env.parse_or("MAX_BODY_BYTES", 256 * 1024)?,
             currency: env.parse_or("CURRENCY", Currency::USD)?,
@@ -372,6 +382,8 @@ mod tests {
             ("DATABASE_URL", "shop.db"),
             ("AUTO_MIGRATE", "maybe"),
             ("DATABASE_STATEMENT_TIMEOUT_MS", "5s"),
+            ("LOGIN_ATTEMPTS", "-1"),
+            ("LOGIN_WINDOW_SECONDS", "0"),
             ("DATABASE_READ_URL", "replica.example.com"),
             ("DATABASE_READ_URL", "postgres://replica.example.com/shop"),
         ] {
@@ -388,6 +400,21 @@ mod tests {
         assert_eq!(set.database_statement_timeout, Duration::from_millis(250));
         let unlimited = config(&[("DATABASE_STATEMENT_TIMEOUT_MS", "0")]).unwrap();
         assert_eq!(unlimited.database_statement_timeout, Duration::ZERO);
+    }
+
+    #[test]
+    fn login_limit_defaults_to_ten_attempts_per_fifteen_minutes() {
+        assert_eq!(config(&[]).unwrap().login_limit, LoginLimit::default());
+        assert_eq!(
+            LoginLimit::default(),
+            LoginLimit {
+                attempts: 10,
+                window: Duration::from_secs(900)
+            }
+        );
+        let set = config(&[("LOGIN_ATTEMPTS", "0"), ("LOGIN_WINDOW_SECONDS", "60")]).unwrap();
+        assert_eq!(set.login_limit.attempts, 0);
+        assert_eq!(set.login_limit.window, Duration::from_secs(60));
     }
 
     const RDS: [(&str, &str); 4] = [

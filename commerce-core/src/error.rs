@@ -55,6 +55,12 @@ pub enum Error {
     /// The caller is known but may not do this.
     #[error("forbidden")]
     Forbidden,
+    /// Too many attempts in a short time; the same request may succeed after `retry_after`.
+    #[error("too many requests: retry in {}s", .retry_after.as_secs())]
+    TooManyRequests {
+        /// How long until the limit lets the request through again.
+        retry_after: std::time::Duration,
+    },
     /// A backend cannot be reached now; the same request may succeed later.
     #[error("{backend} is unavailable")]
     Unavailable {
@@ -126,6 +132,9 @@ impl Error {
             Self::Unprocessable(detail) => Self::Unprocessable(detail.clone()),
             Self::Unauthenticated(reason) => Self::Unauthenticated(reason),
             Self::Forbidden => Self::Forbidden,
+            Self::TooManyRequests { retry_after } => Self::TooManyRequests {
+                retry_after: *retry_after,
+            },
             Self::Unavailable { backend, source } => Self::unavailable(backend, source.to_string()),
             Self::Backend { backend, source } => Self::backend(backend, source.to_string()),
         }

@@ -97,6 +97,10 @@ pub enum ApiError {
     /// The request body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(Json<Problem>),
+    /// Too many attempts in a short time (logins to one account, for one); `Retry-After` says
+    /// in how many seconds the request may succeed.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
     /// The server failed; the detail is in its logs, under the request id.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
@@ -171,6 +175,17 @@ impl From<Error> for ApiError {
             }
             Error::Unauthenticated(reason) => {
                 Self::Unauthorized(Self::problem(StatusCode::UNAUTHORIZED, reason))
+            }
+            Error::TooManyRequests { retry_after } => {
+                // Whole seconds, rounded up: retrying on the second given must not be early.
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                Self::TooManyRequests(
+                    Self::problem(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        format!("too many attempts; try again in {seconds} seconds"),
+                    ),
+                    seconds,
+                )
             }
             Error::Forbidden => Self::Forbidden(Self::problem(
                 StatusCode::FORBIDDEN,

@@ -6,8 +6,8 @@ use super::Plugin;
 use crate::config::Config;
 use crate::error::Error;
 use crate::ports::{
-    Cache, CartStore, CatalogStore, Mailer, OrderStore, ReadinessCheck, SearchIndex, TaskQueue,
-    TokenStore, UserStore,
+    Cache, CartStore, CatalogStore, Mailer, OrderStore, RateLimiter, ReadinessCheck, SearchIndex,
+    TaskQueue, TokenStore, UserStore,
 };
 use crate::services::notifications::{EmailNotifications, SendWelcomeEmail};
 use crate::services::orders::{ConfirmationContext, SendOrderConfirmation};
@@ -98,6 +98,7 @@ pub struct ShopBuilder {
     carts: Option<Provided<dyn CartStore>>,
     orders: Option<Provided<dyn OrderStore>>,
     cache: Option<Provided<dyn Cache>>,
+    rate_limiter: Option<Provided<dyn RateLimiter>>,
     queue: Option<Provided<dyn TaskQueue>>,
     mailer: Option<Provided<dyn Mailer>>,
     search: Option<Provided<dyn SearchIndex>>,
@@ -139,6 +140,7 @@ impl ShopBuilder {
             carts: None,
             orders: None,
             cache: None,
+            rate_limiter: None,
             queue: None,
             mailer: None,
             search: None,
@@ -216,6 +218,10 @@ impl ShopBuilder {
         provide_cache, cache, Cache, "cache"
     );
     provide!(
+        /// Provides the rate limiter (login attempts are counted with it).
+        provide_rate_limiter, rate_limiter, RateLimiter, "rate limiter"
+    );
+    provide!(
         /// Provides the task queue.
         provide_task_queue, queue, TaskQueue, "task queue"
     );
@@ -258,6 +264,7 @@ impl ShopBuilder {
         let tokens = required(self.tokens.take(), "token store", "SqlitePlugin")?;
         let queue = required(self.queue.take(), "task queue", "SqlitePlugin")?;
         let cache = required(self.cache.take(), "cache", "MokaCachePlugin")?;
+        let rate_limiter = required(self.rate_limiter.take(), "rate limiter", "MokaCachePlugin")?;
         let mailer = required(self.mailer.take(), "mailer", "LogMailPlugin")?;
         let catalog_store = required(self.catalog.take(), "catalog store", "SqlitePlugin")?;
         let cart_store = required(self.carts.take(), "cart store", "SqlitePlugin")?;
@@ -280,7 +287,14 @@ impl ShopBuilder {
 
         let events = EventBus::new(self.subscribers);
         let signer = TokenSigner::new(self.config.tokens.clone());
-        let auth = AuthService::new(users, tokens, signer, events);
+        let auth = AuthService::new(
+            users,
+            tokens,
+            rate_limiter,
+            self.config.login_limit,
+            signer,
+            events,
+        );
         let responses = ResponseCache::new(cache.clone(), RESPONSE_TTL);
         let indexer = SearchIndexer::new(catalog_store.clone(), search);
         let carts = CartService::new(cart_store, self.config.currency);

@@ -13,6 +13,7 @@ pub mod health;
 pub mod mail;
 pub mod orders;
 pub mod queue;
+pub mod rate_limit;
 pub mod search;
 
 pub use auth::{NewRefreshToken, RefreshTokenUse, TokenStore, UserCredentials, UserStore};
@@ -29,4 +30,5 @@ pub use orders::{
     OrderListQuery, OrderStore, PlaceOrderOutcome, ProductNow, notification_for,
 };
 pub use queue::{ClaimedTask, NewTask, TaskQueue};
+pub use rate_limit::{RateLimiter, WindowCount};
 pub use search::{IndexBatch, SearchHits, SearchIndex, SearchQuery};

@@ -1,15 +1,17 @@
 //! Registration, login, token rotation with theft detection, and logout.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
+use sha2::{Digest, Sha256};
 
 use super::events::{DomainEvent, EventBus};
 use super::passwords::PasswordHasher;
 use super::tokens::{Principal, TokenSigner, new_token_id, parse_subject};
 use crate::domain::{Email, NewUser, Password, User, Username};
 use crate::error::{Error, FieldErrors, Result};
-use crate::ports::{NewRefreshToken, RefreshTokenUse, TokenStore, UserStore};
+use crate::ports::{NewRefreshToken, RateLimiter, RefreshTokenUse, TokenStore, UserStore};
 
 /// What a client sends to register, unchecked.
 #[derive(Debug, Clone)]
@@ -34,27 +36,108 @@ pub struct TokenPair {
 /// The message for every failed login, whatever the cause, so that it reveals nothing.
 const BAD_CREDENTIALS: &str = "no active account found with the given credentials";
 
+/// How many logins one account may attempt in a window of time before further attempts are
+/// refused, whatever their password, until the window closes.
+///
+/// Online password guessing against one account is held to `attempts` guesses per `window`
+/// (OWASP's account throttling). A successful login closes its window, so an account's own
+/// user is not held back by the attempts that preceded it. The price is that anyone can keep
+/// an account's logins refused by failing them; the window is short for that reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimit {
+    /// Attempts allowed per window; 0 turns the limit off.
+    pub attempts: u64,
+    /// How long a window lasts, from the first attempt in it.
+    pub window: Duration,
+}
+
+impl Default for LoginLimit {
+    /// Ten attempts per fifteen minutes.
+    fn default() -> Self {
+        Self {
+            attempts: 10,
+            window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// Counts login attempts per account against a [`LoginLimit`].
+#[derive(Clone)]
+struct LoginThrottle {
+    limiter: Arc<dyn RateLimiter>,
+    limit: LoginLimit,
+}
+
+impl LoginThrottle {
+    /// The limiter's key for the account `username` names, in any letter case, as accounts
+    /// are found. Hashed, so that a key's length does not depend on what a client sends.
+    fn key(username: &str) -> String {
+        let digest = Sha256::digest(username.to_lowercase().as_bytes());
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        format!("login:{hex}")
+    }
+
+    /// Counts an attempt, and refuses it once the window holds more than the limit allows.
+    ///
+    /// Counting before the password is checked is what makes the limit hold under
+    /// concurrency: racing guesses are each counted, none checked beyond the limit. A limiter
+    /// that cannot count lets the attempt through: logging in matters more than throttling.
+    async fn admit(&self, username: &str) -> Result<()> {
+        if self.limit.attempts == 0 {
+            return Ok(());
+        }
+        match self
+            .limiter
+            .record(&Self::key(username), self.limit.window)
+            .await
+        {
+            Ok(count) if count.events > self.limit.attempts => Err(Error::TooManyRequests {
+                retry_after: count.closes_in,
+            }),
+            Ok(_) => Ok(()),
+            Err(error) => {
+                tracing::warn!(%error, "login attempts could not be counted; not limiting");
+                Ok(())
+            }
+        }
+    }
+
+    /// Closes the account's window after a successful login.
+    async fn forget(&self, username: &str) {
+        if self.limit.attempts == 0 {
+            return;
+        }
+        if let Err(error) = self.limiter.reset(&Self::key(username)).await {
+            tracing::warn!(%error, "login attempts could not be reset");
+        }
+    }
+}
+
 /// The accounts and sessions of the shop.
 #[derive(Clone)]
 pub struct AuthService {
     users: Arc<dyn UserStore>,
     tokens: Arc<dyn TokenStore>,
+    throttle: LoginThrottle,
     passwords: PasswordHasher,
     signer: TokenSigner,
     events: EventBus,
 }
 
 impl AuthService {
-    /// The service over these ports.
+    /// The service over these ports, counting login attempts with `limiter` against `limit`.
     pub fn new(
         users: Arc<dyn UserStore>,
         tokens: Arc<dyn TokenStore>,
+        limiter: Arc<dyn RateLimiter>,
+        limit: LoginLimit,
         signer: TokenSigner,
         events: EventBus,
     ) -> Self {
         Self {
             users,
             tokens,
+            throttle: LoginThrottle { limiter, limit },
             passwords: PasswordHasher::new(),
             signer,
             events,
@@ -108,8 +191,12 @@ impl AuthService {
     /// Checks the credentials and starts a new session (a new refresh-token family).
     ///
     /// Fails with the same `Unauthenticated` error, after about the same time, whether the
-    /// username is unknown, the password wrong or the account inactive.
+    /// username is unknown, the password wrong or the account inactive; with
+    /// `TooManyRequests`, without checking the password, once the username has had more
+    /// attempts than its [`LoginLimit`] allows (known or not, so the refusal reveals nothing
+    /// either).
     pub async fn login(&self, username: &str, password: &str) -> Result<TokenPair> {
+        self.throttle.admit(username).await?;
         let Some(credentials) = self.users.find_credentials(username).await? else {
             self.passwords.verify_nothing(password).await?;
             return Err(Error::Unauthenticated(BAD_CREDENTIALS));
@@ -121,6 +208,7 @@ impl AuthService {
         if !matches || !credentials.user.is_active {
             return Err(Error::Unauthenticated(BAD_CREDENTIALS));
         }
+        self.throttle.forget(username).await;
         self.issue_pair(&credentials.user, &new_token_id()).await
     }
 

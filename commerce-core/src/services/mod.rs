@@ -16,7 +16,7 @@ pub mod response_cache;
 pub mod search;
 pub mod tokens;
 
-pub use auth::{AuthService, Registration, TokenPair};
+pub use auth::{AuthService, LoginLimit, Registration, TokenPair};
 pub use cart::CartService;
 pub use catalog::CatalogService;
 pub use events::{DomainEvent, EventBus, EventSubscriber};

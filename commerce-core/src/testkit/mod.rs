@@ -30,6 +30,7 @@ pub mod cache;
 pub mod catalog;
 pub mod orders;
 pub mod queue;
+pub mod rate_limit;
 pub mod search;
 
 /// Runs every account and token store test against backends made by `$fresh`, an async
@@ -112,6 +113,25 @@ macro_rules! cache_conformance {
                 stores_and_deletes_values,
                 entries_expire_after_their_ttl,
                 set_overwrites,
+            ]
+        );
+    };
+}
+
+/// Runs every rate limiter test against limiters made by `$fresh`, an async function
+/// returning an `Arc` of a type implementing `RateLimiter`; or, as `optional $fresh`, an
+/// `Option` of such an `Arc` and a guard (see the module docs).
+#[macro_export]
+macro_rules! rate_limiter_conformance {
+    ($($fresh:ident)+) => {
+        $crate::__conformance_tests!(
+            $($fresh)+,
+            rate_limit,
+            [
+                counts_events_per_key,
+                windows_are_fixed_from_their_first_event,
+                reset_starts_the_count_again,
+                concurrent_events_are_each_counted_once,
             ]
         );
     };

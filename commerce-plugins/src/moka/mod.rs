@@ -1,7 +1,12 @@
-//! An in-process cache over moka: the default when no `REDIS_URL` is configured.
+//! An in-process cache over moka, and rate limits counted in the same way: the default when
+//! no `REDIS_URL` is configured.
 //!
 //! Entries expire after the time to live each `set` gives; the whole cache is bounded by the
 //! total size of its keys and values, evicting the least useful entries (TinyLFU) beyond it.
+
+mod rate_limit;
+
+pub use rate_limit::MokaRateLimiter;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -86,7 +91,7 @@ impl Cache for MokaCache {
     }
 }
 
-/// Provides a [`MokaCache`].
+/// Provides a [`MokaCache`] and a [`MokaRateLimiter`].
 #[derive(Debug, Clone, Copy)]
 pub struct MokaCachePlugin {
     max_bytes: u64,
@@ -112,7 +117,8 @@ impl Plugin for MokaCachePlugin {
     }
 
     async fn build(&self, shop: &mut ShopBuilder) -> Result<()> {
-        shop.provide_cache(Arc::new(MokaCache::new(self.max_bytes)));
+        shop.provide_cache(Arc::new(MokaCache::new(self.max_bytes)))
+            .provide_rate_limiter(Arc::new(MokaRateLimiter::default()));
         Ok(())
     }
 }

@@ -1,4 +1,5 @@
-//! Redis: a cache shared by every instance of the shop (`REDIS_URL=redis://…`).
+//! Redis: a cache and rate limits shared by every instance of the shop
+//! (`REDIS_URL=redis://…`).
 //!
 //! Because the entries live in one Redis, so does the response cache's generation key: a write
 //! on one instance invalidates what every instance reads. This module owns connecting, the
@@ -32,7 +33,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use commerce_core::config::Config;
 use commerce_core::plugin::{PluginFactory, Role};
-use commerce_core::ports::{Cache, ReadinessCheck};
+use commerce_core::ports::{Cache, RateLimiter, ReadinessCheck, WindowCount};
 use commerce_core::{Error, Plugin, Result, ShopBuilder};
 
 const BACKEND: &str = "redis";
@@ -56,6 +57,9 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 /// Further attempts after a failed connection, with exponential backoff from 100 ms: enough
 /// to ride out a Redis restart, few enough that start-up fails within [`CONNECT_TIMEOUT`].
 const RECONNECT_RETRIES: usize = 3;
+
+/// Put before a rate limiter's keys, keeping them apart from the cache's.
+const RATE_LIMIT_KEYS: &str = "limit:";
 
 /// The longest expiry sent to Redis, which refuses one that overflows its clock. The port
 /// allows storing for less than asked ("at most `ttl`").
@@ -298,6 +302,50 @@ impl Cache for RedisCache {
     }
 }
 
+/// Counts under `limit:<key>`, shared by every instance on the same Redis, so a limit holds
+/// across all of them.
+#[async_trait]
+impl RateLimiter for RedisCache {
+    async fn record(&self, key: &str, window: Duration) -> Result<WindowCount> {
+        let key = self.key(&format!("{RATE_LIMIT_KEYS}{key}")).into_owned();
+        let millis = u64::try_from(window.min(MAX_TTL).as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        // One transaction: open the window if none is (NX keeps an open one and its expiry),
+        // count, and read how long the window has left. INCR leaves the expiry alone, so
+        // later events do not prolong the window.
+        let (events, left): (u64, i64) = self
+            .run(|mut connection| async move {
+                ::redis::pipe()
+                    .atomic()
+                    .cmd("SET")
+                    .arg(&key)
+                    .arg(0)
+                    .arg("PX")
+                    .arg(millis)
+                    .arg("NX")
+                    .ignore()
+                    .cmd("INCR")
+                    .arg(&key)
+                    .cmd("PTTL")
+                    .arg(&key)
+                    .query_async(&mut connection)
+                    .await
+            })
+            .await?;
+        Ok(WindowCount {
+            events,
+            // PTTL answers a negative number only for a key without expiry or none at all,
+            // which this transaction never leaves.
+            closes_in: Duration::from_millis(u64::try_from(left).unwrap_or(0)),
+        })
+    }
+
+    async fn reset(&self, key: &str) -> Result<()> {
+        self.delete(&format!("{RATE_LIMIT_KEYS}{key}")).await
+    }
+}
+
 #[async_trait]
 impl ReadinessCheck for RedisCache {
     fn name(&self) -> &'static str {
@@ -314,7 +362,8 @@ impl ReadinessCheck for RedisCache {
     }
 }
 
-/// Provides a [`RedisCache`] storing keys as given, and a readiness check on it.
+/// Provides a [`RedisCache`] storing keys as given, as the cache and the rate limiter, and a
+/// readiness check on it.
 ///
 /// Every instance built with the same URL shares the cache's entries and its generation.
 /// Building fails if Redis cannot be reached within [`CONNECT_TIMEOUT`].
@@ -345,7 +394,9 @@ impl Plugin for RedisCachePlugin {
 
     async fn build(&self, shop: &mut ShopBuilder) -> Result<()> {
         let cache = Arc::new(RedisCache::connect(&self.url).await?);
-        shop.provide_cache(cache.clone()).add_readiness_check(cache);
+        shop.provide_cache(cache.clone())
+            .provide_rate_limiter(cache.clone())
+            .add_readiness_check(cache);
         Ok(())
     }
 }

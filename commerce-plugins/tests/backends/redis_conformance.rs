@@ -1,6 +1,6 @@
-//! The core cache conformance suite, run against Redis, and what only a shared cache has: two
-//! shop instances seeing each other's writes, one response-cache generation for all of them,
-//! and outages.
+//! The core cache and rate limiter conformance suites, run against Redis, and what only a
+//! shared cache has: two shop instances seeing each other's writes, one response-cache
+//! generation for all of them, and outages.
 //!
 //! Every test takes a key space of its own (`test:<random>:`) on the server at
 //! `TEST_REDIS_URL`, so tests run in parallel against one Redis, and deletes its keys when it
@@ -98,6 +98,7 @@ async fn fresh() -> Option<(Arc<RedisCache>, KeySpace)> {
 }
 
 commerce_core::cache_conformance!(optional fresh);
+commerce_core::rate_limiter_conformance!(optional fresh);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_see_each_others_writes_and_deletes() {

@@ -420,3 +420,60 @@ async fn responses_carry_a_request_id() {
     let id = response.headers().get("x-request-id").unwrap();
     assert_eq!(id.len(), 32);
 }
+
+#[tokio::test]
+async fn logins_to_one_account_are_limited_until_their_window_closes() {
+    let app = spawn_app_with(&[("LOGIN_ATTEMPTS", "3"), ("LOGIN_WINDOW_SECONDS", "600")]).await;
+    app.register("guarded", "secret-phrase-1").await;
+    app.register("neighbour", "secret-phrase-1").await;
+    let attempt = |username: &'static str, password: &'static str| {
+        app.client
+            .post(app.url("/api/auth/login/"))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+    };
+
+    // Failures count; a success starts the count again.
+    for _ in 0..2 {
+        let (status, _) = decode(attempt("guarded", "wrong").await.unwrap()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _) = decode(attempt("guarded", "secret-phrase-1").await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The account is one whatever the letter case it is typed in.
+    for username in ["guarded", "GUARDED", "Guarded"] {
+        let (status, _) = decode(attempt(username, "wrong").await.unwrap()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // Past the limit even the right password is refused, unchecked, until the window closes.
+    let refused = attempt("guarded", "secret-phrase-1").await.unwrap();
+    let retry_after: u64 = refused
+        .headers()
+        .get("retry-after")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+        .expect("a Retry-After in seconds");
+    assert!((1..=600).contains(&retry_after), "{retry_after}");
+    assert!(
+        refused.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/problem+json")
+    );
+    let (status, problem) = decode(refused).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(problem["status"], 429);
+
+    // Other accounts are not held back.
+    let (status, _) = decode(attempt("neighbour", "secret-phrase-1").await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // An unknown username is limited alike, so a refusal tells nothing about who exists.
+    for _ in 0..3 {
+        let (status, _) = decode(attempt("nobody", "wrong").await.unwrap()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _) = decode(attempt("nobody", "wrong").await.unwrap()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}
