@@ -96,6 +96,8 @@ fn delivery_error(error: smtp::Error) -> Error {
 struct SmtpSettings {
     transport: AsyncSmtpTransportBuilder,
     from: Mailbox,
+    /// Whether the URL asks for TLS (`smtps://`, or `tls=required` or `tls=opportunistic`).
+    encrypted: bool,
 }
 
 impl SmtpSettings {
@@ -122,7 +124,16 @@ impl SmtpSettings {
                 )
             })?
             .timeout(Some(COMMAND_TIMEOUT));
-        Ok(Self { transport, from })
+        // lettre keeps its reading of the URL to itself; its query is ours to read, since a
+        // `=` anywhere else in a well-formed URL is percent-encoded.
+        let encrypted = url.starts_with("smtps://")
+            || url.contains("tls=required")
+            || url.contains("tls=opportunistic");
+        Ok(Self {
+            transport,
+            from,
+            encrypted,
+        })
     }
 
     fn mailer(self) -> SmtpMailer {
@@ -159,6 +170,15 @@ impl Plugin for SmtpMailPlugin {
     }
 
     async fn build(&self, shop: &mut ShopBuilder) -> Result<()> {
+        if !self.settings.encrypted {
+            // Right for a relay on the same host or a local mail catcher; a mistake anywhere
+            // else, and one that only shows as refused or leaked mail, so it is said at start.
+            tracing::warn!(
+                "SMTP_URL is plain smtp:// without tls=required: mail, and any password in the \
+                 URL, travel unencrypted; use smtps://… or ?tls=required unless the server is \
+                 on this host"
+            );
+        }
         shop.provide_mailer(Arc::new(self.settings.clone().mailer()));
         Ok(())
     }
@@ -176,4 +196,24 @@ fn create(url: &str, config: &Config) -> Result<Box<dyn Plugin>> {
 
 commerce_core::inventory::submit! {
     PluginFactory { name: BACKEND, role: Role::Mail, schemes: &["smtp", "smtps"], create }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_url_says_whether_mail_is_encrypted() {
+        let sender = "shop@example.com";
+        for (url, encrypted) in [
+            ("smtps://user:pw@mail.example.com", true),
+            ("smtp://user:pw@mail.example.com:587?tls=required", true),
+            ("smtp://mail.example.com:587?tls=opportunistic", true),
+            ("smtp://127.0.0.1:1025", false),
+            ("smtp://user:pw@mail.example.com:587", false),
+        ] {
+            let settings = SmtpSettings::parse(url, sender).map_err(|e| e.to_string());
+            assert_eq!(settings.map(|s| s.encrypted), Ok(encrypted), "{url}");
+        }
+    }
 }
