@@ -181,10 +181,7 @@ impl Config {
             tokens,
             login_limit: LoginLimit {
                 attempts: env.parse_or("LOGIN_ATTEMPTS", LoginLimit::default().attempts)?,
-                window: env.seconds_or(
-                    "LOGIN_WINDOW_SECONDS",
-                    LoginLimit::default().window.as_secs(),
-                )?,
+                window: login_window(&env)?,
             },
             jwt_secret_generated,
             max_body_bytes: env.parse_or("MAX_BODY_BYTES", 256 * 1024)?,
@@ -250,6 +247,21 @@ fn rds_database_url(env: &Env<'_>) -> Result<Option<String>, ConfigError> {
         host.trim(),
         percent_encode(&database),
     )))
+}
+
+/// The longest `LOGIN_WINDOW_SECONDS`: a lockout longer than a week is a mistake, not a policy.
+const MAX_LOGIN_WINDOW: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+fn login_window(env: &Env<'_>) -> Result<Duration, ConfigError> {
+    let variable = "LOGIN_WINDOW_SECONDS";
+    let window = env.seconds_or(variable, LoginLimit::default().window.as_secs())?;
+    if window > MAX_LOGIN_WINDOW {
+        return Err(ConfigError {
+            variable,
+            message: format!("must be at most {} (a week)", MAX_LOGIN_WINDOW.as_secs()),
+        });
+    }
+    Ok(window)
 }
 
 /// Escapes everything but RFC 3986's unreserved characters, so that a generated password
@@ -384,6 +396,8 @@ mod tests {
             ("DATABASE_STATEMENT_TIMEOUT_MS", "5s"),
             ("LOGIN_ATTEMPTS", "-1"),
             ("LOGIN_WINDOW_SECONDS", "0"),
+            ("LOGIN_WINDOW_SECONDS", "10000000000000000000"),
+            ("LOGIN_WINDOW_SECONDS", "604801"),
             ("DATABASE_READ_URL", "replica.example.com"),
             ("DATABASE_READ_URL", "postgres://replica.example.com/shop"),
         ] {

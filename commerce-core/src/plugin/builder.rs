@@ -53,6 +53,15 @@ pub enum BuildError {
         /// The schemes that would work.
         known: String,
     },
+    /// A configured value that is not a URL: it is not repeated, since it may be credentials
+    /// that lost their scheme (`user:secret@host`).
+    #[error("{variable}: not a URL; give scheme://… (known schemes: {known})")]
+    NotAUrl {
+        /// The variable holding the value.
+        variable: &'static str,
+        /// The schemes that would work.
+        known: String,
+    },
     /// Two factories claim one scheme for one role.
     #[error("the {first} and {second} plugins both claim {scheme}:// URLs")]
     DuplicateFactory {
@@ -264,7 +273,11 @@ impl ShopBuilder {
         let tokens = required(self.tokens.take(), "token store", "SqlitePlugin")?;
         let queue = required(self.queue.take(), "task queue", "SqlitePlugin")?;
         let cache = required(self.cache.take(), "cache", "MokaCachePlugin")?;
-        let rate_limiter = required(self.rate_limiter.take(), "rate limiter", "MokaCachePlugin")?;
+        let rate_limiter = required(
+            self.rate_limiter.take(),
+            "rate limiter",
+            "MokaCachePlugin, or a MokaRateLimiter provided beside another cache",
+        )?;
         let mailer = required(self.mailer.take(), "mailer", "LogMailPlugin")?;
         let catalog_store = required(self.catalog.take(), "catalog store", "SqlitePlugin")?;
         let cart_store = required(self.carts.take(), "cart store", "SqlitePlugin")?;

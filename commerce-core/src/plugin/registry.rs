@@ -79,7 +79,12 @@ impl PluginFactory {
             .into_iter()
             .map(|role| {
                 let url = role.url(config);
-                let scheme = url.split_once("://").map_or(url.as_str(), |(s, _)| s);
+                let Some(scheme) = scheme_of(&url) else {
+                    return Err(BuildError::NotAUrl {
+                        variable: role.variable(),
+                        known: known_schemes(role),
+                    });
+                };
                 let factory = Self::all()
                     .find(|f| f.role == role && f.schemes.contains(&scheme))
                     .ok_or_else(|| BuildError::UnknownScheme {
@@ -94,6 +99,17 @@ impl PluginFactory {
             })
             .collect()
     }
+}
+
+/// The scheme of `url` when it starts with one as RFC 3986 spells it (a letter, then letters,
+/// digits, `+`, `-` or `.`) followed by `://`.
+fn scheme_of(url: &str) -> Option<&str> {
+    let (scheme, _) = url.split_once("://")?;
+    let mut characters = scheme.chars();
+    let starts_with_letter = characters.next().is_some_and(|c| c.is_ascii_alphabetic());
+    let rest_allowed =
+        characters.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    (starts_with_letter && rest_allowed).then_some(scheme)
 }
 
 fn known_schemes(role: Role) -> String {

@@ -12,6 +12,10 @@ use moka::Expiry;
 /// The default bound on keys counted at once.
 const DEFAULT_MAX_KEYS: u64 = 100_000;
 
+/// The longest window kept: a century is as good as forever, and a clock cannot overflow
+/// adding it.
+const MAX_WINDOW: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
 /// One key's open window.
 struct Window {
     events: AtomicU64,
@@ -72,7 +76,7 @@ impl RateLimiter for MokaRateLimiter {
             .or_insert_with(async {
                 Arc::new(Window {
                     events: AtomicU64::new(0),
-                    closes_at: Instant::now() + window,
+                    closes_at: Instant::now() + window.min(MAX_WINDOW),
                 })
             })
             .await

@@ -61,6 +61,22 @@ const RECONNECT_RETRIES: usize = 3;
 /// Put before a rate limiter's keys, keeping them apart from the cache's.
 const RATE_LIMIT_KEYS: &str = "limit:";
 
+/// Counts an event under `KEYS[1]` in a window of `ARGV[1]` milliseconds and answers the count
+/// and the milliseconds the window has left. A script, because Redis runs it whole with the
+/// clock stopped: before 7.0 a transaction (MULTI) did not stop the clock, so a window could
+/// close between opening and counting and leave a count with no expiry, refusing its key for
+/// good. A key found without an expiry (left by anything) is given one, for the same reason.
+/// INCR leaves an expiry alone, so later events do not prolong the window.
+const COUNT_IN_WINDOW: &str = r"
+local events = redis.call('INCR', KEYS[1])
+local left = redis.call('PTTL', KEYS[1])
+if events == 1 or left < 0 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[1])
+    left = tonumber(ARGV[1])
+end
+return {events, left}
+";
+
 /// The longest expiry sent to Redis, which refuses one that overflows its clock. The port
 /// allows storing for less than asked ("at most `ttl`").
 const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
@@ -311,33 +327,20 @@ impl RateLimiter for RedisCache {
         let millis = u64::try_from(window.min(MAX_TTL).as_millis())
             .unwrap_or(u64::MAX)
             .max(1);
-        // One transaction: open the window if none is (NX keeps an open one and its expiry),
-        // count, and read how long the window has left. INCR leaves the expiry alone, so
-        // later events do not prolong the window.
         let (events, left): (u64, i64) = self
             .run(|mut connection| async move {
-                ::redis::pipe()
-                    .atomic()
-                    .cmd("SET")
+                ::redis::cmd("EVAL")
+                    .arg(COUNT_IN_WINDOW)
+                    .arg(1)
                     .arg(&key)
-                    .arg(0)
-                    .arg("PX")
                     .arg(millis)
-                    .arg("NX")
-                    .ignore()
-                    .cmd("INCR")
-                    .arg(&key)
-                    .cmd("PTTL")
-                    .arg(&key)
                     .query_async(&mut connection)
                     .await
             })
             .await?;
         Ok(WindowCount {
             events,
-            // PTTL answers a negative number only for a key without expiry or none at all,
-            // which this transaction never leaves.
-            closes_in: Duration::from_millis(u64::try_from(left).unwrap_or(0)),
+            closes_in: Duration::from_millis(u64::try_from(left).unwrap_or(millis)),
         })
     }
 

@@ -96,7 +96,9 @@ fn delivery_error(error: smtp::Error) -> Error {
 struct SmtpSettings {
     transport: AsyncSmtpTransportBuilder,
     from: Mailbox,
-    /// Whether the URL asks for TLS (`smtps://`, or `tls=required` or `tls=opportunistic`).
+    /// Whether the URL insists on TLS (`smtps://`, or `tls=required`): with
+    /// `tls=opportunistic` lettre goes on unencrypted, password included, when the server
+    /// offers no STARTTLS or someone on the way strips the offer.
     encrypted: bool,
 }
 
@@ -124,11 +126,13 @@ impl SmtpSettings {
                 )
             })?
             .timeout(Some(COMMAND_TIMEOUT));
-        // lettre keeps its reading of the URL to itself; its query is ours to read, since a
-        // `=` anywhere else in a well-formed URL is percent-encoded.
+        // lettre keeps its reading of the URL to itself. The query starts at the first `?`,
+        // which cannot appear unencoded before it.
+        let query = url.split_once('?').map_or("", |(_, query)| query);
         let encrypted = url.starts_with("smtps://")
-            || url.contains("tls=required")
-            || url.contains("tls=opportunistic");
+            || query
+                .split('&')
+                .any(|parameter| parameter == "tls=required");
         Ok(Self {
             transport,
             from,
@@ -174,7 +178,7 @@ impl Plugin for SmtpMailPlugin {
             // Right for a relay on the same host or a local mail catcher; a mistake anywhere
             // else, and one that only shows as refused or leaked mail, so it is said at start.
             tracing::warn!(
-                "SMTP_URL is plain smtp:// without tls=required: mail, and any password in the \
+                "SMTP_URL is smtp:// without tls=required: mail, and any password in the \
                  URL, travel unencrypted; use smtps://… or ?tls=required unless the server is \
                  on this host"
             );
@@ -208,7 +212,8 @@ mod tests {
         for (url, encrypted) in [
             ("smtps://user:pw@mail.example.com", true),
             ("smtp://user:pw@mail.example.com:587?tls=required", true),
-            ("smtp://mail.example.com:587?tls=opportunistic", true),
+            ("smtp://mail.example.com:587?tls=opportunistic", false),
+            ("smtp://user:tls=required@mail.example.com:587", false),
             ("smtp://127.0.0.1:1025", false),
             ("smtp://user:pw@mail.example.com:587", false),
         ] {

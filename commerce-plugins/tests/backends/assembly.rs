@@ -160,3 +160,19 @@ async fn an_unknown_scheme_lists_the_known_ones() {
     assert!(message.starts_with("DATABASE_URL"), "{message}");
     assert!(message.contains("sqlite"), "{message}");
 }
+
+#[tokio::test]
+async fn a_value_that_is_not_a_url_is_not_repeated() {
+    // Credentials that lost their scheme: the error names the variable, never the value.
+    let config = Config::from_lookup(|name| match name {
+        "SMTP_URL" => Some("shop:hunter22@mail.example.com:587".into()),
+        _ => None,
+    })
+    .unwrap();
+    let Err(error) = ShopBuilder::from_registry(config).await else {
+        panic!("a value without a scheme was accepted")
+    };
+    let message = error.to_string();
+    assert!(message.starts_with("SMTP_URL: not a URL"), "{message}");
+    assert!(!message.contains("hunter22"), "{message}");
+}

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use commerce_core::config::Config;
 use commerce_core::plugin::{PluginFactory, Role};
-use commerce_core::ports::{Cache, ReadinessCheck};
+use commerce_core::ports::{Cache, RateLimiter, ReadinessCheck};
 use commerce_core::services::ResponseCache;
 use commerce_core::{BuildError, Error, ShopBuilder};
 use commerce_plugins::RedisCachePlugin;
@@ -233,6 +233,35 @@ async fn time_to_live_is_sent_in_milliseconds() {
         .unwrap();
     let left: i64 = pttl("forever").query_async(&mut raw).await.unwrap();
     assert!(left > 0, "PTTL {left}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_count_left_without_expiry_gets_one() {
+    // What a window closing between opening and counting left behind on Redis before 7.0
+    // (a transaction did not stop its clock): a count that never expires would refuse its key
+    // for good.
+    let Some(url) = server() else { return };
+    let space = KeySpace::new(&url);
+    let limiter = space.instance().await;
+    let mut raw = connect(&url).await.unwrap();
+    let key = format!("{}limit:login:stuck", space.prefix);
+    redis::cmd("SET")
+        .arg(&key)
+        .arg(40)
+        .exec_async(&mut raw)
+        .await
+        .unwrap();
+
+    let window = Duration::from_secs(60);
+    let count = limiter.record("login:stuck", window).await.unwrap();
+    assert_eq!(count.events, 41);
+    assert_eq!(count.closes_in, window);
+    let left: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!((1..=60_000).contains(&left), "PTTL {left}");
 }
 
 /// Forwards TCP connections to Redis until aborted, so a test can cut a running shop off from
