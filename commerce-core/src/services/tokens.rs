@@ -200,8 +200,13 @@ pub(crate) fn parse_subject(sub: &str) -> Result<UserId> {
         .map_err(|_| Error::Unauthenticated("token is invalid or expired"))
 }
 
+/// `now` plus `ttl`, or the last representable moment when a lifetime from the environment
+/// (`ACCESS_TOKEN_TTL_SECONDS=10000000000000`, say) reaches past it: adding would panic.
 fn expiry(now: Timestamp, ttl: Duration) -> Timestamp {
-    now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX)
+    chrono::Duration::from_std(ttl)
+        .ok()
+        .and_then(|ttl| now.checked_add_signed(ttl))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
 }
 
 /// A random, unguessable token id.
@@ -233,6 +238,25 @@ mod tests {
             is_active: true,
             created_at: Utc::now(),
         }
+    }
+
+    #[test]
+    fn a_lifetime_past_the_calendar_expires_at_its_end() {
+        let now = Utc::now();
+        assert_eq!(
+            expiry(now, Duration::from_secs(60)),
+            now + chrono::Duration::seconds(60)
+        );
+        for ttl in [Duration::from_secs(10_000_000_000_000), Duration::MAX] {
+            assert_eq!(expiry(now, ttl), chrono::DateTime::<Utc>::MAX_UTC);
+        }
+        let forever = TokenSigner::new(TokenSettings {
+            access_ttl: Duration::MAX,
+            refresh_ttl: Duration::MAX,
+            ..signer(b"0123456789abcdef0123456789abcdef").settings
+        });
+        let token = forever.sign_access(&user(false), now).unwrap();
+        assert!(forever.verify_access(&token).is_ok());
     }
 
     #[test]
