@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use sha2::{Digest, Sha256};
 
+use super::digest::sha256_hex;
 use super::events::{DomainEvent, EventBus};
 use super::passwords::PasswordHasher;
 use super::tokens::{Principal, TokenSigner, new_token_id, parse_subject};
@@ -72,9 +72,10 @@ impl LoginThrottle {
     /// The limiter's key for the account `username` names, in any letter case, as accounts
     /// are found. Hashed, so that a key's length does not depend on what a client sends.
     fn key(username: &str) -> String {
-        let digest = Sha256::digest(username.to_lowercase().as_bytes());
-        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-        format!("login:{hex}")
+        format!(
+            "login:{}",
+            sha256_hex(username.to_lowercase().as_bytes(), 16)
+        )
     }
 
     /// Counts an attempt, and refuses it once the window holds more than the limit allows.

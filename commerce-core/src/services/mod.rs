@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod cart;
 pub mod catalog;
+mod digest;
 pub mod events;
 pub mod jobs;
 pub mod notifications;

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::cart::CartService;
+use super::digest::sha256_hex;
 use super::jobs::{BackgroundJob, JobQueue};
 use super::response_cache::ResponseCache;
 use super::tokens::Principal;
@@ -396,8 +396,7 @@ fn contains_nul(value: &serde_json::Value) -> bool {
 /// A digest of what, besides the cart, makes an order request what it is.
 fn fingerprint(shipping_address: &Option<serde_json::Value>, note: &str) -> String {
     let canonical = serde_json::json!({"shipping_address": shipping_address, "note": note});
-    let digest = Sha256::digest(canonical.to_string().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex(canonical.to_string().as_bytes(), 32)
 }
 
 /// Confirms a placed order by e-mail. Queued in the order's own transaction, with what the

@@ -19,8 +19,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
-use sha2::{Digest, Sha256};
 
+use super::digest::sha256_hex;
 use crate::error::{Error, Result};
 use crate::ports::Cache;
 
@@ -40,10 +40,8 @@ pub struct CachedResponse {
 impl CachedResponse {
     /// Wraps a body, computing its entity tag.
     pub fn new(body: Bytes) -> Self {
-        let digest = Sha256::digest(&body);
-        let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
         Self {
-            etag: format!("\"{hex}\"").into(),
+            etag: format!("\"{}\"", sha256_hex(&body, 12)).into(),
             body,
         }
     }
