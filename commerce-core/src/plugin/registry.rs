@@ -101,14 +101,16 @@ impl PluginFactory {
     }
 }
 
-/// The scheme of `url` when it starts with one as RFC 3986 spells it (a letter, then letters,
-/// digits, `+`, `-` or `.`) followed by `://`.
+/// The scheme of `url` when it starts with one followed by `://`: a letter, then letters,
+/// digits, `+`, `-` or `.` as RFC 3986 has it, or `_`, which search backends' names (the
+/// scheme of `SEARCH_BACKEND://…`) may hold. Anything else, such as `user:secret@host`, is no
+/// scheme to name in an error.
 fn scheme_of(url: &str) -> Option<&str> {
     let (scheme, _) = url.split_once("://")?;
     let mut characters = scheme.chars();
     let starts_with_letter = characters.next().is_some_and(|c| c.is_ascii_alphabetic());
     let rest_allowed =
-        characters.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        characters.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.' | '_'));
     (starts_with_letter && rest_allowed).then_some(scheme)
 }
 
@@ -142,4 +144,25 @@ fn check_unique_schemes() -> Result<(), BuildError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scheme_is_a_name_before_colon_slash_slash() {
+        for (url, scheme) in [
+            ("sqlite://data/shop.db", Some("sqlite")),
+            ("rediss://:pw@cache:6380", Some("rediss")),
+            ("my_search://data/search", Some("my_search")),
+            ("svn+ssh://host", Some("svn+ssh")),
+            ("shop:secret@mail.example.com:587", None),
+            ("user:secret@host://path", None),
+            ("://host", None),
+            ("1db://host", None),
+        ] {
+            assert_eq!(scheme_of(url), scheme, "{url}");
+        }
+    }
 }
