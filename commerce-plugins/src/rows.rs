@@ -116,6 +116,15 @@ pub(crate) const INDEX_SELECT: &str = "SELECT p.id, p.name, p.description, p.cat
      c.name AS category_name, p.price_minor, p.stock, p.is_active, p.created_at \
      FROM products p JOIN categories c ON c.id = p.category_id";
 
+/// The change log after `$1`, oldest first, at most `$2` entries: `(seq, product_id)`.
+pub(crate) const CHANGES_SINCE: &str =
+    "SELECT seq, product_id FROM catalog_changes WHERE seq > $1 ORDER BY seq LIMIT $2";
+
+/// Deletes the oldest change-log entries before `$1`, at most `$2` of them, so that pruning a
+/// long log holds its locks for one batch at a time.
+pub(crate) const PRUNE_CHANGES: &str = "DELETE FROM catalog_changes WHERE seq IN \
+     (SELECT seq FROM catalog_changes WHERE seq < $1 ORDER BY seq LIMIT $2)";
+
 /// A line of an order, with the order it belongs to.
 #[derive(sqlx::FromRow)]
 pub(crate) struct ItemRow {

@@ -29,8 +29,8 @@ use sqlx::{Postgres, QueryBuilder};
 
 use super::{PostgresDatabase, db_error, is_unique_violation};
 use crate::rows::{
-    CategoryRow, INDEX_SELECT, IndexRow, ProductRow, category_columns, kept_count_column,
-    product_columns,
+    CHANGES_SINCE, CategoryRow, INDEX_SELECT, IndexRow, PRUNE_CHANGES, ProductRow,
+    category_columns, kept_count_column, product_columns,
 };
 
 /// The unique constraint on lowercased category names, named in the migration.
@@ -485,14 +485,12 @@ impl CatalogStore for PostgresDatabase {
     }
 
     async fn changes_since(&self, after: u64, limit: u32) -> Result<Vec<CatalogChange>> {
-        let rows: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT seq, product_id FROM catalog_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(i64::try_from(after).unwrap_or(i64::MAX))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_error)?;
+        let rows: Vec<(i64, i64)> = sqlx::query_as(CHANGES_SINCE)
+            .bind(i64::try_from(after).unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
         Ok(rows
             .into_iter()
             .map(|(seq, product)| CatalogChange {
@@ -507,15 +505,12 @@ impl CatalogStore for PostgresDatabase {
     }
 
     async fn prune_changes(&self, before: u64, limit: u32) -> Result<u64> {
-        let deleted = sqlx::query(
-            "DELETE FROM catalog_changes WHERE seq IN \
-             (SELECT seq FROM catalog_changes WHERE seq < $1 ORDER BY seq LIMIT $2)",
-        )
-        .bind(i64::try_from(before).unwrap_or(i64::MAX))
-        .bind(i64::from(limit))
-        .execute(&self.pool)
-        .await
-        .map_err(db_error)?;
+        let deleted = sqlx::query(PRUNE_CHANGES)
+            .bind(i64::try_from(before).unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
         Ok(deleted.rows_affected())
     }
 
