@@ -91,9 +91,14 @@ pub struct Config {
     /// `JWT_SECRET`, `JWT_ISSUER`, `JWT_AUDIENCE`, `ACCESS_TOKEN_TTL_SECONDS`,
     /// `REFRESH_TOKEN_TTL_SECONDS`.
     pub tokens: TokenSettings,
-    /// `LOGIN_ATTEMPTS` (default 10, 0 for no limit) and `LOGIN_WINDOW_SECONDS` (default 900):
-    /// how many logins one account may attempt per window before the rest are refused.
+    /// `LOGIN_ATTEMPTS` (default 10), `LOGIN_ACCOUNT_ATTEMPTS` (default 100), both 0 for no
+    /// limit, and `LOGIN_WINDOW_SECONDS` (default 900): how many logins one account may
+    /// attempt per window from one client address, and from all together, before the rest are
+    /// refused.
     pub login_limit: LoginLimit,
+    /// `TRUSTED_PROXY_HOPS`: how many reverse proxies in front of the shop append the address
+    /// they received a request from to `X-Forwarded-For`; default 0, the peer is the client.
+    pub trusted_proxy_hops: u8,
     /// True when `JWT_SECRET` was not set and a random one was made (development only).
     pub jwt_secret_generated: bool,
     /// `MAX_BODY_BYTES`: the largest request body accepted; default 256 KiB.
@@ -181,8 +186,13 @@ impl Config {
             tokens,
             login_limit: LoginLimit {
                 attempts: env.parse_or("LOGIN_ATTEMPTS", LoginLimit::default().attempts)?,
+                account_attempts: env.parse_or(
+                    "LOGIN_ACCOUNT_ATTEMPTS",
+                    LoginLimit::default().account_attempts,
+                )?,
                 window: login_window(&env)?,
             },
+            trusted_proxy_hops: env.parse_or("TRUSTED_PROXY_HOPS", 0)?,
             jwt_secret_generated,
             max_body_bytes: env.parse_or("MAX_BODY_BYTES", 256 * 1024)?,
             currency: env.parse_or("CURRENCY", Currency::USD)?,
@@ -395,6 +405,9 @@ mod tests {
             ("AUTO_MIGRATE", "maybe"),
             ("DATABASE_STATEMENT_TIMEOUT_MS", "5s"),
             ("LOGIN_ATTEMPTS", "-1"),
+            ("LOGIN_ACCOUNT_ATTEMPTS", "many"),
+            ("TRUSTED_PROXY_HOPS", "-1"),
+            ("TRUSTED_PROXY_HOPS", "256"),
             ("LOGIN_WINDOW_SECONDS", "0"),
             ("LOGIN_WINDOW_SECONDS", "10000000000000000000"),
             ("LOGIN_WINDOW_SECONDS", "604801"),
@@ -423,12 +436,26 @@ mod tests {
             LoginLimit::default(),
             LoginLimit {
                 attempts: 10,
+                account_attempts: 100,
                 window: Duration::from_secs(900)
             }
         );
-        let set = config(&[("LOGIN_ATTEMPTS", "0"), ("LOGIN_WINDOW_SECONDS", "60")]).unwrap();
+        let set = config(&[
+            ("LOGIN_ATTEMPTS", "0"),
+            ("LOGIN_ACCOUNT_ATTEMPTS", "0"),
+            ("LOGIN_WINDOW_SECONDS", "60"),
+        ])
+        .unwrap();
         assert_eq!(set.login_limit.attempts, 0);
+        assert_eq!(set.login_limit.account_attempts, 0);
         assert_eq!(set.login_limit.window, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn no_proxy_is_trusted_unless_configured() {
+        assert_eq!(config(&[]).unwrap().trusted_proxy_hops, 0);
+        let behind_two = config(&[("TRUSTED_PROXY_HOPS", "2")]).unwrap();
+        assert_eq!(behind_two.trusted_proxy_hops, 2);
     }
 
     const RDS: [(&str, &str); 4] = [

@@ -2,10 +2,12 @@
 //!
 //! Paths and JSON shapes are those of the Django REST Framework shop this API replaces.
 
+use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
+use super::client::client_address;
 use super::problem::ApiError;
 use super::security::BearerAuth;
 use super::types::{Email, FreeText, NewPassword, Text, Username};
@@ -105,11 +107,16 @@ enum CurrentUserResponse {
 /// Accounts and sessions.
 pub struct AuthApi {
     auth: AuthService,
+    trusted_proxy_hops: u8,
 }
 
 impl AuthApi {
-    pub(crate) fn new(auth: AuthService) -> Self {
-        Self { auth }
+    /// The API over `auth`, finding clients' addresses behind `trusted_proxy_hops` proxies.
+    pub(crate) fn new(auth: AuthService, trusted_proxy_hops: u8) -> Self {
+        Self {
+            auth,
+            trusted_proxy_hops,
+        }
     }
 }
 
@@ -145,10 +152,15 @@ impl AuthApi {
 
     /// Log in: exchange credentials for an access and a refresh token.
     #[oai(path = "/login/", method = "post", operation_id = "login")]
-    async fn login(&self, body: Json<LoginRequest>) -> Result<TokensResponse, ApiError> {
+    async fn login(
+        &self,
+        request: &Request,
+        body: Json<LoginRequest>,
+    ) -> Result<TokensResponse, ApiError> {
+        let client = client_address(request, self.trusted_proxy_hops);
         let pair = self
             .auth
-            .login(body.username.as_str(), body.password.as_str())
+            .login(body.username.as_str(), body.password.as_str(), client)
             .await?;
         Ok(pair.into())
     }

@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod cached;
 pub mod catalog;
+mod client;
 pub mod health;
 mod middleware;
 pub mod orders;
@@ -68,7 +69,7 @@ fn service<T: OpenApi>(apis: T) -> OpenApiService<T, ()> {
 fn core_apis(shop: &Shop) -> CoreApis {
     (
         HealthApi::new(shop.readiness.clone()),
-        AuthApi::new(shop.auth.clone()),
+        AuthApi::new(shop.auth.clone(), shop.config.trusted_proxy_hops),
         CatalogApi::new(shop.auth.clone(), shop.catalog.clone()),
         OrdersApi::new(shop.auth.clone(), shop.carts.clone(), shop.orders.clone()),
     )

@@ -1,5 +1,6 @@
 //! Registration, login, token rotation with theft detection, and logout.
 
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,63 +37,99 @@ pub struct TokenPair {
 /// The message for every failed login, whatever the cause, so that it reveals nothing.
 const BAD_CREDENTIALS: &str = "no active account found with the given credentials";
 
-/// How many logins one account may attempt in a window of time before further attempts are
-/// refused, whatever their password, until the window closes.
+/// How many logins may be attempted in a window of time before further attempts are refused,
+/// whatever their password, until the window closes.
 ///
-/// Online password guessing against one account is held to `attempts` guesses per `window`
-/// (OWASP's account throttling). A successful login closes its window, so an account's own
-/// user is not held back by the attempts that preceded it. The price is that anyone can keep
-/// an account's logins refused by failing them; the window is short for that reason.
+/// Online password guessing is held to `attempts` guesses per `window` at one account from one
+/// client address, and to `account_attempts` from all addresses together, which bounds a
+/// guesser spread over many addresses (OWASP's account throttling). Counting per address is
+/// what keeps an account's own user logging in while a stranger fails at it elsewhere: to shut
+/// the user out, the stranger must get `account_attempts` attempts checked within one window.
+/// Attempts refused at their address are not checked and do not count towards the account's.
+/// A successful login closes both windows, so a user is not held back by what preceded it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginLimit {
-    /// Attempts allowed per window; 0 turns the limit off.
+    /// Attempts allowed per window at one account from one client address; 0 turns this limit
+    /// off.
     pub attempts: u64,
+    /// Attempts allowed per window at one account from every address together; 0 turns this
+    /// limit off.
+    pub account_attempts: u64,
     /// How long a window lasts, from the first attempt in it.
     pub window: Duration,
 }
 
 impl Default for LoginLimit {
-    /// Ten attempts per fifteen minutes.
+    /// Ten attempts per fifteen minutes from one address, a hundred from all.
     fn default() -> Self {
         Self {
             attempts: 10,
+            account_attempts: 100,
             window: Duration::from_secs(15 * 60),
         }
     }
 }
 
-/// Counts login attempts per account against a [`LoginLimit`].
+/// Counts login attempts per account, and per account and client address, against a
+/// [`LoginLimit`].
 #[derive(Clone)]
 struct LoginThrottle {
     limiter: Arc<dyn RateLimiter>,
     limit: LoginLimit,
 }
 
-impl LoginThrottle {
-    /// The limiter's key for the account `username` names, in any letter case, as accounts
-    /// are found. Hashed, so that a key's length does not depend on what a client sends.
-    fn key(username: &str) -> String {
-        format!(
-            "login:{}",
-            sha256_hex(username.to_lowercase().as_bytes(), 16)
-        )
-    }
+/// The limiter's keys for one login attempt. Hashed, so that a key's length does not depend on
+/// what a client sends, and no username or address is stored in the clear.
+struct LoginKeys {
+    account: String,
+    account_from_client: String,
+}
 
-    /// Counts an attempt, and refuses it once the window holds more than the limit allows.
+impl LoginKeys {
+    /// The keys for the account `username` names, in any letter case, as accounts are found,
+    /// tried from `client` (`None`: an address the shop cannot tell, one source for all such).
+    fn new(username: &str, client: Option<IpAddr>) -> Self {
+        let account = sha256_hex(username.to_lowercase().as_bytes(), 16);
+        let source = client.map_or_else(|| "unknown".to_owned(), source_of);
+        Self {
+            account_from_client: format!("login:{account}:{}", sha256_hex(source.as_bytes(), 16)),
+            account: format!("login:{account}"),
+        }
+    }
+}
+
+/// The source an address counts as. An IPv6 client is usually given a whole /64 network and
+/// picks addresses from it freely, so the network is the source; an IPv4 address carried in
+/// IPv6 is that IPv4 address.
+fn source_of(address: IpAddr) -> String {
+    match address.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !(u128::from(u64::MAX));
+            format!("{}/64", Ipv6Addr::from(network))
+        }
+    }
+}
+
+impl LoginThrottle {
+    /// Counts an attempt, and refuses it once a window holds more than the limit allows: first
+    /// the client's window at the account, then, if that admits it, the account's.
     ///
     /// Counting before the password is checked is what makes the limit hold under
     /// concurrency: racing guesses are each counted, none checked beyond the limit. A limiter
     /// that cannot count lets the attempt through: logging in matters more than throttling.
-    async fn admit(&self, username: &str) -> Result<()> {
-        if self.limit.attempts == 0 {
+    async fn admit(&self, keys: &LoginKeys) -> Result<()> {
+        self.count(&keys.account_from_client, self.limit.attempts)
+            .await?;
+        self.count(&keys.account, self.limit.account_attempts).await
+    }
+
+    async fn count(&self, key: &str, allowed: u64) -> Result<()> {
+        if allowed == 0 {
             return Ok(());
         }
-        match self
-            .limiter
-            .record(&Self::key(username), self.limit.window)
-            .await
-        {
-            Ok(count) if count.events > self.limit.attempts => Err(Error::TooManyRequests {
+        match self.limiter.record(key, self.limit.window).await {
+            Ok(count) if count.events > allowed => Err(Error::TooManyRequests {
                 retry_after: count.closes_in,
             }),
             Ok(_) => Ok(()),
@@ -103,13 +140,18 @@ impl LoginThrottle {
         }
     }
 
-    /// Closes the account's window after a successful login.
-    async fn forget(&self, username: &str) {
-        if self.limit.attempts == 0 {
-            return;
-        }
-        if let Err(error) = self.limiter.reset(&Self::key(username)).await {
-            tracing::warn!(%error, "login attempts could not be reset");
+    /// Closes both windows after a successful login.
+    async fn forget(&self, keys: &LoginKeys) {
+        for (key, allowed) in [
+            (&keys.account_from_client, self.limit.attempts),
+            (&keys.account, self.limit.account_attempts),
+        ] {
+            if allowed == 0 {
+                continue;
+            }
+            if let Err(error) = self.limiter.reset(key).await {
+                tracing::warn!(%error, "login attempts could not be reset");
+            }
         }
     }
 }
@@ -191,13 +233,21 @@ impl AuthService {
 
     /// Checks the credentials and starts a new session (a new refresh-token family).
     ///
+    /// `client` is the address the attempt came from, if the caller can tell.
+    ///
     /// Fails with the same `Unauthenticated` error, after about the same time, whether the
     /// username is unknown, the password wrong or the account inactive; with
     /// `TooManyRequests`, without checking the password, once the username has had more
-    /// attempts than its [`LoginLimit`] allows (known or not, so the refusal reveals nothing
-    /// either).
-    pub async fn login(&self, username: &str, password: &str) -> Result<TokenPair> {
-        self.throttle.admit(username).await?;
+    /// attempts than its [`LoginLimit`] allows from `client` or from everywhere (known or not,
+    /// so the refusal reveals nothing either).
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<TokenPair> {
+        let throttled = LoginKeys::new(username, client);
+        self.throttle.admit(&throttled).await?;
         let Some(credentials) = self.users.find_credentials(username).await? else {
             self.passwords.verify_nothing(password).await?;
             return Err(Error::Unauthenticated(BAD_CREDENTIALS));
@@ -209,7 +259,7 @@ impl AuthService {
         if !matches || !credentials.user.is_active {
             return Err(Error::Unauthenticated(BAD_CREDENTIALS));
         }
-        self.throttle.forget(username).await;
+        self.throttle.forget(&throttled).await;
         self.issue_pair(&credentials.user, &new_token_id()).await
     }
 
@@ -283,5 +333,53 @@ impl AuthService {
             access: self.signer.sign_access(user, now)?,
             refresh: refresh.token,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use super::{LoginKeys, source_of};
+
+    fn address(value: &str) -> IpAddr {
+        value.parse().unwrap()
+    }
+
+    #[test]
+    fn an_ipv6_network_of_64_bits_is_one_source() {
+        assert_eq!(
+            source_of(address("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(
+            source_of(address("2001:db8:1:2::1")),
+            source_of(address("2001:db8:1:2:ffff::9"))
+        );
+        assert_ne!(
+            source_of(address("2001:db8:1:2::1")),
+            source_of(address("2001:db8:1:3::1"))
+        );
+    }
+
+    #[test]
+    fn an_ipv4_address_is_its_own_source_however_it_is_written() {
+        assert_eq!(source_of(address("203.0.113.7")), "203.0.113.7");
+        assert_eq!(source_of(address("::ffff:203.0.113.7")), "203.0.113.7");
+    }
+
+    #[test]
+    fn keys_ignore_the_usernames_case_and_tell_sources_apart() {
+        let here = LoginKeys::new("Guarded", Some(address("203.0.113.7")));
+        let there = LoginKeys::new("guarded", Some(address("198.51.100.1")));
+        let nowhere = LoginKeys::new("GUARDED", None);
+        assert_eq!(here.account, there.account);
+        assert_eq!(here.account, nowhere.account);
+        assert_ne!(here.account_from_client, there.account_from_client);
+        assert_ne!(here.account_from_client, nowhere.account_from_client);
+        assert_eq!(
+            here.account_from_client,
+            LoginKeys::new("guarded", Some(address("203.0.113.7"))).account_from_client
+        );
     }
 }

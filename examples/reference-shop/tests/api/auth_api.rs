@@ -477,3 +477,58 @@ async fn logins_to_one_account_are_limited_until_their_window_closes() {
     let (status, _) = decode(attempt("nobody", "wrong").await.unwrap()).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn a_stranger_failing_from_elsewhere_does_not_shut_the_owner_out() {
+    // One proxy in front: the client is the last X-Forwarded-For entry.
+    let app = spawn_app_with(&[
+        ("LOGIN_ATTEMPTS", "3"),
+        ("LOGIN_ACCOUNT_ATTEMPTS", "5"),
+        ("LOGIN_WINDOW_SECONDS", "600"),
+        ("TRUSTED_PROXY_HOPS", "1"),
+    ])
+    .await;
+    app.register("owner", "secret-phrase-1").await;
+    let attempt = |forwarded_for: String, password: &'static str| {
+        let request = app
+            .client
+            .post(app.url("/api/auth/login/"))
+            .header("x-forwarded-for", forwarded_for)
+            .json(&json!({"username": "owner", "password": password}));
+        async move { decode(request.send().await.unwrap()).await.0 }
+    };
+    let stranger = "198.51.100.1";
+    let owner = "203.0.113.7";
+
+    for _ in 0..3 {
+        assert_eq!(
+            attempt(stranger.into(), "wrong").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Entries left of the proxy's are the client's own to invent: varying them changes nothing.
+    for forged in ["10.9.8.7", "10.9.8.6", "10.9.8.5"] {
+        let refused = attempt(format!("{forged}, {stranger}"), "wrong").await;
+        assert_eq!(refused, StatusCode::TOO_MANY_REQUESTS);
+    }
+    // The refused attempts were not checked and did not count towards the account's five.
+    assert_eq!(
+        attempt(owner.into(), "secret-phrase-1").await,
+        StatusCode::OK
+    );
+
+    // Spread over addresses, guesses still meet the account's limit, which then holds for
+    // everyone: the price of bounding them.
+    for host in 10..15 {
+        let status = attempt(format!("198.51.100.{host}"), "wrong").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        attempt("198.51.100.15".into(), "wrong").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        attempt(owner.into(), "secret-phrase-1").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
