@@ -111,6 +111,17 @@ impl Error {
             source: source.into(),
         }
     }
+
+    /// False when doing the same again, unchanged, cannot succeed: input that breaks a rule or
+    /// cannot be processed, and a backend failure that a retry will not fix (a mail server's
+    /// permanent refusal, a constraint the database enforces). True for the rest, which
+    /// depend on state that may change: an unavailable backend first of all.
+    pub fn may_pass_on_retry(&self) -> bool {
+        !matches!(
+            self,
+            Self::Validation(_) | Self::Unprocessable(_) | Self::Backend { .. }
+        )
+    }
 }
 
 impl Error {

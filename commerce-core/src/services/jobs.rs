@@ -55,8 +55,10 @@ impl JobRegistry {
         let handler: Handler = Arc::new(move |payload| {
             let context = context.clone();
             Box::pin(async move {
+                // Worth retrying: during a rolling deploy, an instance of the other version
+                // may read what this one cannot.
                 let job: J = serde_json::from_value(payload)
-                    .map_err(|e| Error::backend("job payload", e))?;
+                    .map_err(|e| Error::unavailable("job payload", e))?;
                 job.run(context).await
             })
         });
@@ -184,6 +186,11 @@ impl Worker {
     async fn failed(&self, task: &ClaimedTask, error: &Error) -> Result<()> {
         let port = self.queue.port();
         let message = error.to_string();
+        if !error.may_pass_on_retry() {
+            // A mail server's permanent refusal, say: asking again would only be refused again.
+            tracing::error!(job = %task.job, task = %task.id, %error, "task failed in a way no retry can fix");
+            return port.bury(task.id, &message).await;
+        }
         if task.attempt >= task.max_attempts {
             tracing::error!(job = %task.job, task = %task.id, %error, "task failed for the last time");
             return port.bury(task.id, &message).await;

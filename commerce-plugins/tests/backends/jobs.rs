@@ -135,6 +135,72 @@ async fn a_failing_job_is_retried_later_then_buried() {
     assert_eq!(*seen.names.lock().unwrap(), ["cyd"]);
 }
 
+/// A job whose every run meets a refusal no retry can fix, as a mail server's 550.
+#[derive(Serialize, Deserialize)]
+struct MailUnknownRecipient;
+
+impl BackgroundJob for MailUnknownRecipient {
+    const NAME: &'static str = "mail-unknown-recipient";
+    type Context = Seen;
+
+    async fn run(self, seen: Seen) -> commerce_core::Result<()> {
+        seen.runs.fetch_add(1, Ordering::SeqCst);
+        Err(Error::backend("smtp", "550 5.1.1 no such mailbox"))
+    }
+}
+
+#[tokio::test]
+async fn a_failure_no_retry_can_fix_is_buried_at_once() {
+    let (jobs, db, _dir) = queue().await;
+    let seen = Seen::default();
+    let mut registry = JobRegistry::default();
+    registry
+        .register::<MailUnknownRecipient>(seen.clone())
+        .unwrap();
+    jobs.enqueue(&MailUnknownRecipient).await.unwrap();
+    let worker = Worker::new(jobs, registry);
+
+    assert_eq!(worker.run_batch().await.unwrap(), 1);
+    let (attempts, buried, error): (i64, bool, String) =
+        sqlx::query_as("SELECT attempts, buried_at IS NOT NULL, last_error FROM tasks")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        (attempts, buried),
+        (1, true),
+        "one of five attempts, then buried"
+    );
+    assert!(error.contains("smtp"), "{error}");
+    assert_eq!(seen.runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_payload_this_version_cannot_read_is_retried() {
+    let (jobs, db, _dir) = queue().await;
+    let mut registry = JobRegistry::default();
+    registry.register::<Greet>(Seen::default()).unwrap();
+    // Queued by a version whose job has other fields.
+    jobs.port()
+        .enqueue(NewTask {
+            job: "greet".into(),
+            payload: serde_json::json!({"greeting": "hello"}),
+            run_at: chrono::Utc::now(),
+            max_attempts: 2,
+        })
+        .await
+        .unwrap();
+    let worker = Worker::new(jobs, registry);
+
+    assert_eq!(worker.run_batch().await.unwrap(), 1);
+    let (attempts, buried): (i64, bool) =
+        sqlx::query_as("SELECT attempts, buried_at IS NOT NULL FROM tasks")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert_eq!((attempts, buried), (1, false));
+}
+
 #[tokio::test]
 async fn a_task_without_a_handler_is_not_lost_silently() {
     let (jobs, db, _dir) = queue().await;
