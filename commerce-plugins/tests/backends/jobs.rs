@@ -54,6 +54,14 @@ async fn queue() -> (JobQueue, Arc<SqliteDatabase>, tempfile::TempDir) {
     (JobQueue::new(database.clone()), database, dir)
 }
 
+/// The one task queued: its attempts so far, whether it is buried, and its last error.
+async fn the_task(db: &SqliteDatabase) -> (i64, bool, Option<String>) {
+    sqlx::query_as("SELECT attempts, buried_at IS NOT NULL, last_error FROM tasks")
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_queued_job_runs_with_its_context() {
     let (jobs, _db, _dir) = queue().await;
@@ -112,11 +120,7 @@ async fn a_failing_job_is_retried_later_then_buried() {
         0,
         "the retry waits for its backoff"
     );
-    let (attempts, buried): (i64, bool) =
-        sqlx::query_as("SELECT attempts, buried_at IS NOT NULL FROM tasks")
-            .fetch_one(db.pool())
-            .await
-            .unwrap();
+    let (attempts, buried, _) = the_task(&db).await;
     assert_eq!((attempts, buried), (1, false));
 
     // Make it due now; its second failure is its last.
@@ -125,11 +129,8 @@ async fn a_failing_job_is_retried_later_then_buried() {
         .await
         .unwrap();
     assert_eq!(worker.run_batch().await.unwrap(), 1);
-    let (attempts, buried, error): (i64, bool, String) =
-        sqlx::query_as("SELECT attempts, buried_at IS NOT NULL, last_error FROM tasks")
-            .fetch_one(db.pool())
-            .await
-            .unwrap();
+    let (attempts, buried, error) = the_task(&db).await;
+    let error = error.unwrap();
     assert_eq!((attempts, buried), (2, true));
     assert!(error.contains("not yet"), "{error}");
     assert_eq!(*seen.names.lock().unwrap(), ["cyd"]);
@@ -161,11 +162,8 @@ async fn a_failure_no_retry_can_fix_is_buried_at_once() {
     let worker = Worker::new(jobs, registry);
 
     assert_eq!(worker.run_batch().await.unwrap(), 1);
-    let (attempts, buried, error): (i64, bool, String) =
-        sqlx::query_as("SELECT attempts, buried_at IS NOT NULL, last_error FROM tasks")
-            .fetch_one(db.pool())
-            .await
-            .unwrap();
+    let (attempts, buried, error) = the_task(&db).await;
+    let error = error.unwrap();
     assert_eq!(
         (attempts, buried),
         (1, true),
@@ -193,11 +191,7 @@ async fn a_payload_this_version_cannot_read_is_retried() {
     let worker = Worker::new(jobs, registry);
 
     assert_eq!(worker.run_batch().await.unwrap(), 1);
-    let (attempts, buried): (i64, bool) =
-        sqlx::query_as("SELECT attempts, buried_at IS NOT NULL FROM tasks")
-            .fetch_one(db.pool())
-            .await
-            .unwrap();
+    let (attempts, buried, _) = the_task(&db).await;
     assert_eq!((attempts, buried), (1, false));
 }
 
