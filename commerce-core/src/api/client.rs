@@ -9,6 +9,7 @@
 //! Beanstalk, the load balancer and nginx (n = 2) leave `client, load balancer` in the header
 //! and nginx as the peer.
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 
 use poem::Request;
@@ -36,20 +37,25 @@ fn resolve<'a>(
     forwarded: impl Iterator<Item = &'a [u8]>,
     trusted_proxy_hops: u8,
 ) -> Option<IpAddr> {
-    if trusted_proxy_hops == 0 {
+    let hops = usize::from(trusted_proxy_hops);
+    if hops == 0 {
         return peer;
     }
-    // Split as bytes: an entry that is not text leaves its place in the chain, so the
-    // entries to its right keep their positions.
-    let chain: Vec<Option<IpAddr>> = forwarded
-        .flat_map(|value| value.split(|&byte| byte == b','))
-        .map(|entry| std::str::from_utf8(entry).ok().and_then(parse_entry))
-        .chain(std::iter::once(peer))
-        .collect();
-    let client = chain
-        .len()
-        .saturating_sub(usize::from(trusted_proxy_hops) + 1);
-    chain.get(client).copied().flatten()
+    // With the peer last in the chain, the client is among the header's last `hops` entries:
+    // only those are kept, and only one is parsed, however long a header a client sends.
+    // Split as bytes: an entry that is not text keeps its place, so those right of it keep
+    // theirs.
+    let mut last = VecDeque::with_capacity(hops);
+    for entry in forwarded.flat_map(|value| value.split(|&byte| byte == b',')) {
+        if last.len() == hops {
+            last.pop_front();
+        }
+        last.push_back(entry);
+    }
+    match last.front() {
+        None => peer,
+        Some(entry) => std::str::from_utf8(entry).ok().and_then(parse_entry),
+    }
 }
 
 /// One `X-Forwarded-For` entry: an address, with a port as some proxies write it.
@@ -95,6 +101,12 @@ mod tests {
         assert_eq!(client("127.0.0.1", &forwarded, 1), address("10.0.0.5"));
         assert_eq!(client("127.0.0.1", &forwarded, 2), address("203.0.113.7"));
         assert_eq!(client("127.0.0.1", &forwarded, 3), address("6.6.6.6"));
+    }
+
+    #[test]
+    fn a_long_forged_prefix_changes_nothing() {
+        let forged = format!("{}203.0.113.7", "10.0.0.1, ".repeat(10_000));
+        assert_eq!(client("127.0.0.1", &[&forged], 1), address("203.0.113.7"));
     }
 
     #[test]
