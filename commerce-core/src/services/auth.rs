@@ -119,9 +119,19 @@ impl LoginThrottle {
     /// concurrency: racing guesses are each counted, none checked beyond the limit. A limiter
     /// that cannot count lets the attempt through: logging in matters more than throttling.
     async fn admit(&self, keys: &LoginKeys) -> Result<()> {
-        self.count(&keys.account_from_client, self.limit.attempts)
-            .await?;
-        self.count(&keys.account, self.limit.account_attempts).await
+        for (key, allowed) in self.windows(keys) {
+            self.count(key, allowed).await?;
+        }
+        Ok(())
+    }
+
+    /// The windows an attempt counts in, in the order counted, each with the attempts it
+    /// allows (0: not counted).
+    fn windows<'k>(&self, keys: &'k LoginKeys) -> [(&'k str, u64); 2] {
+        [
+            (&keys.account_from_client, self.limit.attempts),
+            (&keys.account, self.limit.account_attempts),
+        ]
     }
 
     async fn count(&self, key: &str, allowed: u64) -> Result<()> {
@@ -142,10 +152,7 @@ impl LoginThrottle {
 
     /// Closes both windows after a successful login.
     async fn forget(&self, keys: &LoginKeys) {
-        for (key, allowed) in [
-            (&keys.account_from_client, self.limit.attempts),
-            (&keys.account, self.limit.account_attempts),
-        ] {
+        for (key, allowed) in self.windows(keys) {
             if allowed == 0 {
                 continue;
             }
