@@ -52,10 +52,19 @@ fn resolve<'a>(
         }
         last.push_back(entry);
     }
-    match last.front() {
-        None => peer,
-        Some(entry) => std::str::from_utf8(entry).ok().and_then(parse_entry),
+    let Some(entry) = last.front() else {
+        return peer;
+    };
+    let client = std::str::from_utf8(entry).ok().and_then(parse_entry);
+    if client.is_none() {
+        // Written by a proxy the setting trusts, so either that proxy writes no address
+        // (`unknown`) or the setting counts more proxies than there are. Such clients share
+        // one login-limit bucket per account.
+        tracing::warn!(
+            "the X-Forwarded-For entry TRUSTED_PROXY_HOPS points at is not an address; check the setting"
+        );
     }
+    client
 }
 
 /// One `X-Forwarded-For` entry: an address, with a port as some proxies write it.

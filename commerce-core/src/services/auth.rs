@@ -46,7 +46,9 @@ const BAD_CREDENTIALS: &str = "no active account found with the given credential
 /// what keeps an account's own user logging in while a stranger fails at it elsewhere: to shut
 /// the user out, the stranger must get `account_attempts` attempts checked within one window.
 /// Attempts refused at their address are not checked and do not count towards the account's.
-/// A successful login closes both windows, so a user is not held back by what preceded it.
+/// A successful login closes its address's window, so a user is not held back by their own
+/// mistypes; the account's window runs its course, or each login of the owner would give
+/// guessers elsewhere a fresh allowance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginLimit {
     /// Attempts allowed per window at one account from one client address; 0 turns this limit
@@ -119,19 +121,9 @@ impl LoginThrottle {
     /// concurrency: racing guesses are each counted, none checked beyond the limit. A limiter
     /// that cannot count lets the attempt through: logging in matters more than throttling.
     async fn admit(&self, keys: &LoginKeys) -> Result<()> {
-        for (key, allowed) in self.windows(keys) {
-            self.count(key, allowed).await?;
-        }
-        Ok(())
-    }
-
-    /// The windows an attempt counts in, in the order counted, each with the attempts it
-    /// allows (0: not counted).
-    fn windows<'k>(&self, keys: &'k LoginKeys) -> [(&'k str, u64); 2] {
-        [
-            (&keys.account_from_client, self.limit.attempts),
-            (&keys.account, self.limit.account_attempts),
-        ]
+        self.count(&keys.account_from_client, self.limit.attempts)
+            .await?;
+        self.count(&keys.account, self.limit.account_attempts).await
     }
 
     async fn count(&self, key: &str, allowed: u64) -> Result<()> {
@@ -150,15 +142,13 @@ impl LoginThrottle {
         }
     }
 
-    /// Closes both windows after a successful login.
+    /// Closes the client's window at the account after a successful login.
     async fn forget(&self, keys: &LoginKeys) {
-        for (key, allowed) in self.windows(keys) {
-            if allowed == 0 {
-                continue;
-            }
-            if let Err(error) = self.limiter.reset(key).await {
-                tracing::warn!(%error, "login attempts could not be reset");
-            }
+        if self.limit.attempts == 0 {
+            return;
+        }
+        if let Err(error) = self.limiter.reset(&keys.account_from_client).await {
+            tracing::warn!(%error, "login attempts could not be reset");
         }
     }
 }
