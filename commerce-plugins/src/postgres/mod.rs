@@ -426,6 +426,13 @@ fn is_transient_sqlstate(code: &str) -> bool {
             | "57014"
             // Serialisation failure, deadlock: the transaction lost a race and may be rerun.
             | "40001" | "40P01"
+            // A lock that could not be had in time.
+            | "55P03"
+            // A read-only transaction refusing a write: after a failover, a client can still
+            // be connected to the former primary, now a replica, until it reconnects.
+            | "25006"
+            // The server's own system or I/O error.
+            | "58000" | "58030"
         )
 }
 
@@ -456,7 +463,8 @@ mod tests {
     #[test]
     fn outages_are_told_apart_from_failures() {
         for code in [
-            "08006", "08001", "53300", "57P01", "57014", "40001", "40P01",
+            "08006", "08001", "53300", "57P01", "57014", "40001", "40P01", "55P03", "25006",
+            "58030",
         ] {
             assert!(is_transient_sqlstate(code), "{code}");
         }

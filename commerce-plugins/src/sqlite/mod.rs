@@ -153,23 +153,26 @@ commerce_core::inventory::submit! {
     PluginFactory { name: "sqlite", role: Role::Database, schemes: &["sqlite"], create }
 }
 
-/// Converts a sqlx error: lost or exhausted connections and a locked database are worth a
-/// retry; anything else is a failure.
+/// Converts a sqlx error: lost or exhausted connections, a locked database and a machine short
+/// of resources are worth a retry; anything else is a failure.
 fn db_error(error: sqlx::Error) -> Error {
-    // SQLITE_BUSY (5) and SQLITE_LOCKED (6), including their extended codes (517, 261, …):
-    // another connection holds the lock and a retry will likely succeed.
-    let busy = match &error {
+    // Primary result codes, which the extended ones (517, 261, 266, …) carry in their low
+    // byte: SQLITE_BUSY (5) and SQLITE_LOCKED (6), another connection holds the lock;
+    // SQLITE_NOMEM (7), SQLITE_IOERR (10), SQLITE_FULL (13) and SQLITE_CANTOPEN (14, out of
+    // file handles, say), the machine is short of something that may come back.
+    let transient = match &error {
         sqlx::Error::Database(db) => db
             .code()
             .and_then(|code| code.parse::<i32>().ok())
-            .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
+            .is_some_and(|code| matches!(code & 0xff, 5 | 6 | 7 | 10 | 13 | 14)),
         _ => false,
     };
     match error {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            Error::unavailable(BACKEND, error)
-        }
-        _ if busy => Error::unavailable(BACKEND, error),
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::WorkerCrashed => Error::unavailable(BACKEND, error),
+        _ if transient => Error::unavailable(BACKEND, error),
         _ => Error::backend(BACKEND, error),
     }
 }
