@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 use commerce_core::domain::{Category, CategoryId, OrderItem, Product, ProductId};
-use commerce_core::ports::{IndexDocument, ProductFilter};
+use commerce_core::ports::{CatalogChange, IndexDocument, ProductFilter};
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct CategoryRow {
@@ -119,6 +119,23 @@ pub(crate) const INDEX_SELECT: &str = "SELECT p.id, p.name, p.description, p.cat
 /// The change log after `$1`, oldest first, at most `$2` entries: `(seq, product_id)`.
 pub(crate) const CHANGES_SINCE: &str =
     "SELECT seq, product_id FROM catalog_changes WHERE seq > $1 ORDER BY seq LIMIT $2";
+
+/// One change-log entry, as [`CHANGES_SINCE`] reads it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ChangeRow {
+    seq: i64,
+    product_id: i64,
+}
+
+impl From<ChangeRow> for CatalogChange {
+    fn from(row: ChangeRow) -> Self {
+        Self {
+            // Sequence numbers start at 1; the column is signed only because SQL's are.
+            seq: u64::try_from(row.seq).unwrap_or(0),
+            product: ProductId(row.product_id),
+        }
+    }
+}
 
 /// Deletes the oldest change-log entries before `$1`, at most `$2` of them, so that pruning a
 /// long log holds its locks for one batch at a time.

@@ -29,7 +29,7 @@ use sqlx::{Postgres, QueryBuilder};
 
 use super::{PostgresDatabase, db_error, is_unique_violation};
 use crate::rows::{
-    CHANGES_SINCE, CategoryRow, INDEX_SELECT, IndexRow, PRUNE_CHANGES, ProductRow,
+    CHANGES_SINCE, CategoryRow, ChangeRow, INDEX_SELECT, IndexRow, PRUNE_CHANGES, ProductRow,
     category_columns, kept_count_column, product_columns,
 };
 
@@ -485,19 +485,13 @@ impl CatalogStore for PostgresDatabase {
     }
 
     async fn changes_since(&self, after: u64, limit: u32) -> Result<Vec<CatalogChange>> {
-        let rows: Vec<(i64, i64)> = sqlx::query_as(CHANGES_SINCE)
+        let rows: Vec<ChangeRow> = sqlx::query_as(CHANGES_SINCE)
             .bind(i64::try_from(after).unwrap_or(i64::MAX))
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await
             .map_err(db_error)?;
-        Ok(rows
-            .into_iter()
-            .map(|(seq, product)| CatalogChange {
-                seq: u64::try_from(seq).unwrap_or(0),
-                product: ProductId(product),
-            })
-            .collect())
+        Ok(rows.into_iter().map(CatalogChange::from).collect())
     }
 
     async fn latest_change(&self) -> Result<u64> {
