@@ -15,7 +15,7 @@
 
 use std::ops::{Bound, Range};
 
-use commerce_core::domain::ProductId;
+use commerce_core::domain::{CategoryId, ProductId};
 use commerce_core::ports::{ProductFilter, ProductOrdering, SearchHits, SearchQuery};
 use tantivy::collector::sort_key::{SortBySimilarityScore, SortByStaticFastValue, SortByString};
 use tantivy::collector::{Count, SortKeyComputer, TopDocs};
@@ -179,13 +179,15 @@ fn filters(
         queries.push(bool_condition(searcher, fields.is_active, true));
     }
     if let Some(categories) = &filter.categories {
-        if categories.is_empty() {
-            return None;
-        }
-        let terms = categories
-            .iter()
-            .map(|category| Term::from_field_i64(fields.category, category.0));
-        queries.push((Occur::Must, Box::new(TermSetQuery::new(terms))));
+        let term = |category: &CategoryId| Term::from_field_i64(fields.category, category.0);
+        // A term set builds an automaton and walks the term dictionary with it: for the
+        // common single category (one without subcategories) that cost more than its postings.
+        let query: Box<dyn Query> = match categories.as_slice() {
+            [] => return None,
+            [category] => Box::new(TermQuery::new(term(category), IndexRecordOption::Basic)),
+            several => Box::new(TermSetQuery::new(several.iter().map(term))),
+        };
+        queries.push((Occur::Must, query));
     }
     if filter.min_price.unwrap_or(i64::MIN) > filter.max_price.unwrap_or(i64::MAX) {
         return None;
