@@ -92,7 +92,8 @@ impl Shop {
         crate::api::app(self, extra)
     }
 
-    /// Serves HTTP on `listener` and runs the job worker until `shutdown` completes, then
+    /// Serves the core API on `listener` and runs the shop's background work (the job
+    /// worker, the search indexer, the hourly housekeeping) until `shutdown` completes, then
     /// finishes requests in flight (for at most ten seconds) and the task being run.
     pub async fn run(
         self,
@@ -106,6 +107,20 @@ impl Shop {
     /// As [`run`](Self::run), on an acceptor already bound (port 0 in tests).
     pub async fn run_on(
         self,
+        acceptor: impl Acceptor + 'static,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = self.endpoint();
+        self.serve(app, acceptor, shutdown).await
+    }
+
+    /// As [`run_on`](Self::run_on), serving `app` instead of the core API alone: an
+    /// [`endpoint_with`](Self::endpoint_with) the embedder's own APIs, perhaps wrapped in
+    /// middleware of its own. The shop's background work runs beside it as with `run`: the
+    /// job worker, the search indexer and the hourly housekeeping.
+    pub async fn serve(
+        self,
+        app: impl poem::Endpoint + 'static,
         acceptor: impl Acceptor + 'static,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
@@ -130,7 +145,6 @@ impl Shop {
             self.orders.clone(),
             when_stopped(),
         ));
-        let app = self.endpoint();
         let served = poem::Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))
             .await;
