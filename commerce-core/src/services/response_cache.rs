@@ -65,6 +65,7 @@ impl CachedResponse {
 }
 
 type Load = Shared<BoxFuture<'static, Result<CachedResponse, SharedError>>>;
+type InFlight = HashMap<String, Load>;
 
 /// An error shared by every request that waited on one load.
 #[derive(Debug, Clone)]
@@ -75,7 +76,7 @@ struct SharedError(Arc<Error>);
 pub struct ResponseCache {
     cache: Arc<dyn Cache>,
     ttl: Duration,
-    in_flight: Arc<Mutex<HashMap<String, Load>>>,
+    in_flight: Arc<Mutex<InFlight>>,
 }
 
 impl ResponseCache {
@@ -118,7 +119,8 @@ impl ResponseCache {
     }
 
     /// The response under `key` (which must embed the generation), loading it with `load` on a
-    /// miss. Concurrent misses for one key share a single load.
+    /// miss. Concurrent misses for one key share a single load, which runs to its end (and is
+    /// cached) even if every caller waiting for it is dropped.
     pub async fn get_or_load<F, Fut>(&self, key: String, load: F) -> Result<CachedResponse>
     where
         F: FnOnce() -> Fut,
@@ -138,33 +140,63 @@ impl ResponseCache {
             match in_flight.get(&key) {
                 Some(existing) => existing.clone(),
                 None => {
-                    let this = self.clone();
-                    let entry_key = key.clone();
-                    let future = load();
-                    let shared = async move {
-                        let outcome = future.await.map(CachedResponse::new);
-                        if let Ok(response) = &outcome
-                            && let Err(error) = this
-                                .cache
-                                .set(&entry_key, response.encode(), this.ttl)
-                                .await
-                        {
-                            tracing::warn!(%error, "could not cache a response");
-                        }
-                        this.in_flight
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .remove(&entry_key);
-                        outcome.map_err(|e| SharedError(Arc::new(e)))
-                    }
-                    .boxed()
-                    .shared();
+                    let shared = self.spawn_load(key.clone(), load()).boxed().shared();
                     in_flight.insert(key, shared.clone());
                     shared
                 }
             }
         };
         shared.await.map_err(|SharedError(error)| error.duplicate())
+    }
+}
+
+impl ResponseCache {
+    /// Runs `load` as a task of its own, so that it finishes, stores its answer and leaves
+    /// the in-flight map even when every reader waiting for it has gone (a client that
+    /// disconnected, a timeout around the handler). Polled only by its readers, an abandoned
+    /// load would keep what it holds, a pooled database connection, until someone asked for
+    /// the same key again, which for a one-off query never happens.
+    fn spawn_load(
+        &self,
+        key: String,
+        load: impl Future<Output = Result<Bytes>> + Send + 'static,
+    ) -> impl Future<Output = Result<CachedResponse, SharedError>> + Send + 'static {
+        let this = self.clone();
+        let task = tokio::spawn(async move {
+            // Leaves the map however the task ends, a panic in `load` included.
+            let _leaving = LeaveInFlight {
+                in_flight: Arc::clone(&this.in_flight),
+                key: key.clone(),
+            };
+            let outcome = load.await.map(CachedResponse::new);
+            if let Ok(response) = &outcome
+                && let Err(error) = this.cache.set(&key, response.encode(), this.ttl).await
+            {
+                tracing::warn!(%error, "could not cache a response");
+            }
+            outcome
+        });
+        async move {
+            let outcome = task
+                .await
+                .unwrap_or_else(|failed| Err(Error::backend("response cache", failed)));
+            outcome.map_err(|e| SharedError(Arc::new(e)))
+        }
+    }
+}
+
+/// Removes a key from the in-flight map when dropped.
+struct LeaveInFlight {
+    in_flight: Arc<Mutex<InFlight>>,
+    key: String,
+}
+
+impl Drop for LeaveInFlight {
+    fn drop(&mut self) {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key);
     }
 }
 

@@ -63,3 +63,46 @@ async fn invalidation_changes_the_generation_and_errors_are_not_cached() {
         .unwrap();
     assert_eq!(loaded.body, Bytes::from_static(b"ok"));
 }
+
+/// A load whose only reader gave up (a client gone, a timeout around the handler) still runs
+/// to its end: it must not hold what it took (a pooled connection) until someone happens to
+/// ask for the same key again, which for a one-off query never happens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_abandoned_by_its_reader_still_finishes_and_is_cached() {
+    let responses = ResponseCache::new(Arc::new(MokaCache::default()), Duration::from_secs(60));
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let (finished, has_finished) = tokio::sync::oneshot::channel::<()>();
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(50),
+        responses.get_or_load("k".into(), move || async move {
+            let _ = released.await;
+            let _ = finished.send(());
+            Ok(Bytes::from_static(b"late"))
+        }),
+    )
+    .await;
+    assert!(
+        abandoned.is_err(),
+        "the reader gave up while the load waited"
+    );
+
+    release.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), has_finished)
+        .await
+        .expect("the abandoned load ran to its end")
+        .unwrap();
+    // Stored for the next reader, which does not load again.
+    let mut next = None;
+    for _ in 0..100 {
+        let answer = responses
+            .get_or_load("k".into(), || async { Ok(Bytes::from_static(b"again")) })
+            .await
+            .unwrap();
+        if answer.body == Bytes::from_static(b"late") {
+            next = Some(answer);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(next.is_some(), "the abandoned load's answer was cached");
+}
