@@ -174,7 +174,7 @@ impl OrderService {
                 shipping_address: checkout.shipping_address,
                 note,
                 cart_items: lines.iter().map(|l| l.id).collect(),
-                idempotency: key.map(|key| IdempotencyKey {
+                idempotency: key.clone().map(|key| IdempotencyKey {
                     key,
                     fingerprint: fingerprint.clone(),
                 }),
@@ -200,7 +200,18 @@ impl OrderService {
                 order,
                 fingerprint: original,
             } => self.replay(who, order, &original, &fingerprint).await,
-            PlaceOrderOutcome::Rejected(problems) => Err(Error::StockShortage(problems)),
+            PlaceOrderOutcome::Rejected(problems) => {
+                // A concurrent placement under the same key may have committed between this
+                // one's look-up and its turn at the stock, taking the units it wanted: that
+                // order is this retry's answer, not a shortage.
+                if let Some(key) = &key
+                    && let Some((order, original)) =
+                        self.orders.find_order_by_key(who.user_id, key).await?
+                {
+                    return self.replay(who, order, &original, &fingerprint).await;
+                }
+                Err(Error::StockShortage(problems))
+            }
         }
     }
 

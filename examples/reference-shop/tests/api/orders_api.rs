@@ -387,6 +387,31 @@ async fn an_idempotency_key_places_one_order_even_when_sent_twice_at_once() {
     assert!(!ids.contains(&bobs["id"].as_i64().unwrap()));
 }
 
+/// The duplicates of a checkout that takes the last units find the stock gone once the first
+/// commits: each must still answer the order placed under its key, not a shortage.
+#[tokio::test]
+async fn duplicates_of_a_checkout_that_took_the_last_units_answer_its_order() {
+    let app = spawn_app().await;
+    let staff = app.staff_token().await;
+    for round in 0..5 {
+        let last = product(&app, &staff, &format!("Last {round}"), "9.00", 2).await;
+        let ann = app.customer_token(&format!("ann{round}")).await;
+        add(&app, &ann, last, 2).await;
+        let key = format!("last-{round}");
+        let attempts = (0..8).map(|_| place(&app, &ann, Some(&key), None));
+        let results = futures_util::future::join_all(attempts).await;
+        let ids: HashSet<i64> = results
+            .iter()
+            .map(|(status, order)| {
+                assert_eq!(*status, StatusCode::CREATED, "round {round}: {order}");
+                order["id"].as_i64().unwrap()
+            })
+            .collect();
+        assert_eq!(ids.len(), 1, "one order for one key");
+        assert_eq!(stock(&app, last).await, 0);
+    }
+}
+
 #[tokio::test]
 async fn orders_move_only_along_their_life_cycle() {
     let app = spawn_app().await;
