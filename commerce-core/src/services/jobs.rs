@@ -137,6 +137,22 @@ impl Worker {
         }
     }
 
+    /// Claims tasks for `lease` at a time (default one minute): how long a claimed task stays
+    /// invisible to other workers, and so, with a quarter kept back for recording outcomes,
+    /// how long a job may run before it is stopped and retried.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// The longest a job may run. Every job of a batch must end, and its outcome be recorded,
+    /// while the batch's lease holds: past it another worker may claim the task and run it a
+    /// second time (a second confirmation mail), and this worker's late outcome would be
+    /// recorded over that worker's claim.
+    fn time_limit(&self) -> Duration {
+        self.lease * 3 / 4
+    }
+
     /// Runs until `shutdown` completes; tasks in progress are finished first.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
@@ -163,10 +179,18 @@ impl Worker {
     pub async fn run_batch(&self) -> Result<usize> {
         let port = self.queue.port();
         let tasks = port.claim_many(Utc::now(), self.lease, BATCH).await?;
+        let time_limit = self.time_limit();
         let outcomes = futures::future::join_all(tasks.iter().map(|task| {
-            match self.registry.handlers.get(task.job.as_str()) {
+            let job = match self.registry.handlers.get(task.job.as_str()) {
                 Some(handler) => handler(task.payload.clone()),
                 None => Box::pin(async { Err(Error::NotFound("job handler")) }),
+            };
+            async move {
+                // Stopped, the job may have done part of its work: jobs are idempotent, as a
+                // crashed worker's are run again too.
+                tokio::time::timeout(time_limit, job)
+                    .await
+                    .unwrap_or_else(|_| Err(Error::unavailable("worker", "job ran out of time")))
             }
         }))
         .await;
@@ -185,20 +209,33 @@ impl Worker {
 
     async fn failed(&self, task: &ClaimedTask, error: &Error) -> Result<()> {
         let port = self.queue.port();
-        let message = error.to_string();
+        let message = with_causes(error);
         if !error.may_pass_on_retry() {
             // A mail server's permanent refusal, say: asking again would only be refused again.
-            tracing::error!(job = %task.job, task = %task.id, %error, "task failed in a way no retry can fix");
+            tracing::error!(job = %task.job, task = %task.id, error = %message, "task failed in a way no retry can fix");
             return port.bury(task.id, &message).await;
         }
         if task.attempt >= task.max_attempts {
-            tracing::error!(job = %task.job, task = %task.id, %error, "task failed for the last time");
+            tracing::error!(job = %task.job, task = %task.id, error = %message, "task failed for the last time");
             return port.bury(task.id, &message).await;
         }
         // Exponential backoff: 2 s, 4 s, 8 s, … capped at an hour.
         let delay = 2u64.saturating_pow(task.attempt).min(3600);
-        tracing::warn!(job = %task.job, task = %task.id, attempt = task.attempt, %error, "task failed, retrying");
+        tracing::warn!(job = %task.job, task = %task.id, attempt = task.attempt, error = %message, "task failed, retrying");
         let run_at = Utc::now() + chrono::Duration::seconds(delay as i64);
         port.retry(task.id, run_at, &message).await
     }
+}
+
+/// An error and its causes, as in `smtp is unavailable: connection refused`: what a task's
+/// record and the log keep, for whoever looks into a failing job.
+fn with_causes(error: &Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }

@@ -169,7 +169,10 @@ async fn a_failure_no_retry_can_fix_is_buried_at_once() {
         (1, true),
         "one of five attempts, then buried"
     );
-    assert!(error.contains("smtp"), "{error}");
+    assert!(
+        error.contains("smtp") && error.contains("550 5.1.1"),
+        "{error}"
+    );
     assert_eq!(seen.runs.load(Ordering::SeqCst), 1);
 }
 
@@ -309,4 +312,38 @@ async fn an_order_confirmation_says_what_was_ordered() {
         read.contains("1 x Teapot at 15.00") && read.contains("Total: 15.00 USD"),
         "{read}"
     );
+}
+
+#[derive(Serialize, Deserialize)]
+struct Hang;
+
+impl BackgroundJob for Hang {
+    const NAME: &'static str = "hang";
+    type Context = Seen;
+
+    async fn run(self, seen: Seen) -> commerce_core::Result<()> {
+        seen.runs.fetch_add(1, Ordering::SeqCst);
+        std::future::pending().await
+    }
+}
+
+/// A job that outlives its lease would be claimed and run again by another worker while it
+/// still ran; it is stopped in time instead, and retried like any failure a retry may fix.
+#[tokio::test]
+async fn a_job_running_past_its_lease_is_stopped_in_time_and_retried() {
+    let (jobs, db, _dir) = queue().await;
+    let seen = Seen::default();
+    let mut registry = JobRegistry::default();
+    registry.register::<Hang>(seen.clone()).unwrap();
+    jobs.enqueue(&Hang).await.unwrap();
+    let lease = std::time::Duration::from_millis(400);
+    let worker = Worker::new(jobs, registry).with_lease(lease);
+
+    let started = std::time::Instant::now();
+    assert_eq!(worker.run_batch().await.unwrap(), 1);
+    assert!(started.elapsed() < lease, "done while the lease held");
+    let (attempts, buried, error) = the_task(&db).await;
+    assert_eq!((attempts, buried), (1, false), "waiting for a retry");
+    assert!(error.unwrap().contains("out of time"));
+    assert_eq!(seen.runs.load(Ordering::SeqCst), 1);
 }
