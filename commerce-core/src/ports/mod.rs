@@ -26,7 +26,7 @@ pub use catalog::{
 pub use health::ReadinessCheck;
 pub use mail::{Mailer, OutgoingMail};
 pub use orders::{
-    CheckoutProblem, CheckoutProblemKind, IdempotencyKey, NewOrder, ORDER_ID_MEMBER,
+    CartLineTaken, CheckoutProblem, CheckoutProblemKind, IdempotencyKey, NewOrder, ORDER_ID_MEMBER,
     OrderListQuery, OrderStore, PlaceOrderOutcome, ProductNow, notification_for,
 };
 pub use queue::{ClaimedTask, NewTask, TaskQueue};

@@ -8,6 +8,15 @@ use crate::domain::{
 };
 use crate::error::Result;
 
+/// A cart line an order takes units from, and how many: the line as the service read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CartLineTaken {
+    /// The line.
+    pub item: CartItemId,
+    /// How many units of it the order takes.
+    pub quantity: i64,
+}
+
 /// An `Idempotency-Key` and what identifies the request it was first sent with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey {
@@ -33,8 +42,11 @@ pub struct NewOrder {
     pub shipping_address: Option<serde_json::Value>,
     /// The customer's note.
     pub note: String,
-    /// The cart lines the order consumes; removed in the same transaction.
-    pub cart_items: Vec<CartItemId>,
+    /// The cart lines the order takes, each by the quantity the service read. In the same
+    /// transaction each of these lines of the buyer's cart loses that quantity, and one left
+    /// with none is removed: a line that grew while the order was placed (the same product
+    /// added from another tab) keeps what was added, rather than losing it unordered.
+    pub cart_items: Vec<CartLineTaken>,
     /// The client's idempotency key, if any.
     pub idempotency: Option<IdempotencyKey>,
     /// The notification to queue in the same transaction (the outbox: never lost for a

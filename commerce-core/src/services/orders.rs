@@ -13,7 +13,7 @@ use super::tokens::Principal;
 use crate::domain::{Currency, Money, Order, OrderId, OrderItem, OrderStatus, UserId};
 use crate::error::{Error, Result};
 use crate::ports::{
-    CheckoutProblem, CheckoutProblemKind, IdempotencyKey, Mailer, NewOrder, NewTask,
+    CartLineTaken, CheckoutProblem, CheckoutProblemKind, IdempotencyKey, Mailer, NewOrder, NewTask,
     OrderListQuery, OrderStore, OutgoingMail, PlaceOrderOutcome, UserStore,
 };
 
@@ -173,7 +173,13 @@ impl OrderService {
                 currency: self.currency.code().to_owned(),
                 shipping_address: checkout.shipping_address,
                 note,
-                cart_items: lines.iter().map(|l| l.id).collect(),
+                cart_items: lines
+                    .iter()
+                    .map(|line| CartLineTaken {
+                        item: line.id,
+                        quantity: line.quantity,
+                    })
+                    .collect(),
                 idempotency: key.clone().map(|key| IdempotencyKey {
                     key,
                     fingerprint: fingerprint.clone(),

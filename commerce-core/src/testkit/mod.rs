@@ -92,6 +92,7 @@ macro_rules! order_store_conformance {
             additions_stay_within_stock_and_limit,
             concurrent_additions_never_pass_the_stock,
             placing_an_order_is_one_transaction,
+            placing_an_order_takes_its_quantities_from_the_cart,
             concurrent_checkouts_never_oversell,
             idempotency_keys_make_one_order,
             status_changes_are_conditional,

@@ -10,7 +10,7 @@ use crate::domain::{
     ProductId, ProductRecord, UserId, Username,
 };
 use crate::ports::{
-    CartStore, CatalogStore, CheckoutProblemKind, IdempotencyKey, NewOrder, NewTask,
+    CartLineTaken, CartStore, CatalogStore, CheckoutProblemKind, IdempotencyKey, NewOrder, NewTask,
     OrderListQuery, OrderStore, PlaceOrderOutcome, TaskQueue, UserStore,
 };
 
@@ -255,13 +255,64 @@ pub async fn concurrent_additions_never_pass_the_stock<S: ShopStore>(store: Arc<
     assert_eq!(lines[0].quantity, 5);
 }
 
+/// A placement takes from each cart line what the order holds of it: a line that grew while
+/// the order was placed keeps the units added, one that shrank is removed, and another
+/// user's line, named by mistake, is left alone.
+pub async fn placing_an_order_takes_its_quantities_from_the_cart<S: ShopStore>(store: Arc<S>) {
+    let ann = user(&*store, "ann").await;
+    let bob = user(&*store, "bob").await;
+    let tea = product(&*store, "Tea", 250, 20).await;
+    let mug = product(&*store, "Mug", 800, 20).await;
+    let (tea_line, _) = add(&*store, ann, tea.id, 2).await;
+    let (mug_line, _) = add(&*store, ann, mug.id, 3).await;
+    let (bobs_line, _) = add(&*store, bob, tea.id, 1).await;
+    // Read as 2 teas and 3 mugs; then, before the placement, one more tea and one mug fewer.
+    add(&*store, ann, tea.id, 1).await;
+    store.set_cart_quantity(ann, mug_line, 2).await.unwrap();
+
+    let mut order = order_of(ann, &tea, 2, None);
+    order.items.push(OrderItem {
+        product_id: mug.id,
+        product_name: mug.name.clone(),
+        unit_price_minor: mug.price_minor,
+        quantity: 3,
+    });
+    order.cart_items = vec![
+        CartLineTaken {
+            item: tea_line,
+            quantity: 2,
+        },
+        CartLineTaken {
+            item: mug_line,
+            quantity: 3,
+        },
+        CartLineTaken {
+            item: bobs_line,
+            quantity: 1,
+        },
+    ];
+    assert!(matches!(
+        store.place_order(order).await.unwrap(),
+        PlaceOrderOutcome::Placed(_)
+    ));
+    let (_, left) = store.cart(ann).await.unwrap();
+    let left: Vec<_> = left.iter().map(|l| (l.id, l.quantity)).collect();
+    assert_eq!(left, vec![(tea_line, 1)], "the tea added meanwhile stays");
+    let (_, bobs) = store.cart(bob).await.unwrap();
+    assert_eq!(bobs.len(), 1, "another user's cart is not touched");
+    assert_eq!(bobs[0].quantity, 1);
+}
+
 /// A placement takes stock, records the order, consumes its cart lines and queues its task.
 pub async fn placing_an_order_is_one_transaction<S: ShopStore>(store: Arc<S>) {
     let ann = user(&*store, "ann").await;
     let tea = product(&*store, "Tea", 250, 10).await;
     let (line, _) = add(&*store, ann, tea.id, 4).await;
     let mut order = order_of(ann, &tea, 4, None);
-    order.cart_items = vec![line];
+    order.cart_items = vec![CartLineTaken {
+        item: line,
+        quantity: 4,
+    }];
     let PlaceOrderOutcome::Placed(placed) = store.place_order(order).await.unwrap() else {
         panic!("not placed")
     };

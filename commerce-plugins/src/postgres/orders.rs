@@ -402,9 +402,9 @@ impl PlacementRow {
 impl OrderStore for PostgresDatabase {
     async fn place_order(&self, order: NewOrder) -> Result<PlaceOrderOutcome> {
         // One statement in autocommit, whatever the number of lines: the function
-        // (migrations/postgres/0006_place_order.sql) writes the order, its key, the stock, the
-        // lines, the cart and the outbox task, or answers the products that stopped it, having
-        // written nothing.
+        // (migrations/postgres/0006_place_order.sql, its arguments as of 0008) writes the
+        // order, its key, the stock, the lines, the cart and the outbox task, or answers the
+        // products that stopped it, having written nothing.
         // What the order reads back as: timestamps at the column's microsecond precision, so a
         // replay under the same idempotency key answers the very same body.
         let now = Utc::now().trunc_subsecs(6);
@@ -413,7 +413,7 @@ impl OrderStore for PostgresDatabase {
         let placed = sqlx::query_as::<_, PlacementRow>(
             "SELECT * FROM place_order(
                  $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                 $19)",
+                 $19, $20)",
         )
         .bind(order.user_id.0)
         .bind(order.subtotal_minor)
@@ -433,7 +433,20 @@ impl OrderStore for PostgresDatabase {
         )
         .bind(lines.iter().map(|i| i.unit_price_minor).collect::<Vec<_>>())
         .bind(lines.iter().map(|i| i.quantity).collect::<Vec<_>>())
-        .bind(order.cart_items.iter().map(|i| i.0).collect::<Vec<_>>())
+        .bind(
+            order
+                .cart_items
+                .iter()
+                .map(|t| t.item.0)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            order
+                .cart_items
+                .iter()
+                .map(|t| t.quantity)
+                .collect::<Vec<_>>(),
+        )
         .bind(&task.job)
         .bind(&task.payload)
         .bind(task.run_at)
