@@ -386,29 +386,24 @@ impl OrderStore for SqliteDatabase {
         }
         // Only the buyer's own lines, whatever ids the caller passed; a line left with units
         // (it grew while this order was placed) keeps them.
+        let take_from_line = [
+            "DELETE FROM cart_items
+             WHERE id = $1 AND quantity <= $2
+               AND cart_id = (SELECT id FROM carts WHERE user_id = $3)",
+            "UPDATE cart_items SET quantity = quantity - $2
+             WHERE id = $1 AND quantity > $2
+               AND cart_id = (SELECT id FROM carts WHERE user_id = $3)",
+        ];
         for taken in &order.cart_items {
-            sqlx::query(
-                "DELETE FROM cart_items
-                 WHERE id = $1 AND quantity <= $2
-                   AND cart_id = (SELECT id FROM carts WHERE user_id = $3)",
-            )
-            .bind(taken.item.0)
-            .bind(taken.quantity)
-            .bind(order.user_id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-            sqlx::query(
-                "UPDATE cart_items SET quantity = quantity - $2
-                 WHERE id = $1 AND quantity > $2
-                   AND cart_id = (SELECT id FROM carts WHERE user_id = $3)",
-            )
-            .bind(taken.item.0)
-            .bind(taken.quantity)
-            .bind(order.user_id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+            for statement in take_from_line {
+                sqlx::query(statement)
+                    .bind(taken.item.0)
+                    .bind(taken.quantity)
+                    .bind(order.user_id.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+            }
         }
         let task = notification_for(order.notification, OrderId(id));
         sqlx::query(
