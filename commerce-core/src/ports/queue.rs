@@ -35,10 +35,33 @@ pub struct ClaimedTask {
     pub max_attempts: u32,
 }
 
+impl ClaimedTask {
+    /// This claim of the task, for recording its outcome.
+    pub fn claim(&self) -> TaskClaim {
+        TaskClaim {
+            id: self.id,
+            attempt: self.attempt,
+        }
+    }
+}
+
+/// One claim of a task: the task, and the attempt the claim began. Outcomes are recorded for
+/// a claim, so that a worker whose lease ran out, the task since claimed again by another,
+/// changes nothing when it reports late.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TaskClaim {
+    /// The task.
+    pub id: TaskId,
+    /// The attempt this claim began ([`ClaimedTask::attempt`]).
+    pub attempt: u32,
+}
+
 /// A queue of tasks that survives restarts.
 ///
 /// Delivery is at least once: a task claimed by a worker that dies becomes claimable again when
-/// its lease runs out, so handlers must be idempotent.
+/// its lease runs out, so handlers must be idempotent. Every outcome (`complete`, `retry`,
+/// `bury`) names the claim it is for, and changes nothing unless that claim is the task's
+/// latest.
 #[async_trait]
 pub trait TaskQueue: Send + Sync + 'static {
     /// Adds a task.
@@ -68,23 +91,25 @@ pub trait TaskQueue: Send + Sync + 'static {
         Ok(claimed)
     }
 
-    /// Removes a task that ran successfully.
-    async fn complete(&self, id: TaskId) -> Result<()>;
+    /// Removes a task that ran successfully under `claim`.
+    async fn complete(&self, claim: TaskClaim) -> Result<()>;
 
-    /// Removes tasks that ran successfully. The default completes them one by one; a backend
-    /// that can delete several in one statement overrides it.
-    async fn complete_many(&self, ids: &[TaskId]) -> Result<()> {
-        for id in ids {
-            self.complete(*id).await?;
+    /// Removes tasks that ran successfully under these claims. The default completes them one
+    /// by one; a backend that can delete several in one statement overrides it.
+    async fn complete_many(&self, claims: &[TaskClaim]) -> Result<()> {
+        for claim in claims {
+            self.complete(*claim).await?;
         }
         Ok(())
     }
 
-    /// Makes a failed task claimable again at `run_at`, recording why it failed.
-    async fn retry(&self, id: TaskId, run_at: Timestamp, error: &str) -> Result<()>;
+    /// Makes a task that failed under `claim` claimable again at `run_at`, recording why it
+    /// failed.
+    async fn retry(&self, claim: TaskClaim, run_at: Timestamp, error: &str) -> Result<()>;
 
-    /// Gives up on a task, keeping it with its last error for inspection.
-    async fn bury(&self, id: TaskId, error: &str) -> Result<()>;
+    /// Gives up on a task that failed under `claim`, keeping it with its last error for
+    /// inspection.
+    async fn bury(&self, claim: TaskClaim, error: &str) -> Result<()>;
 
     /// Waits until a task may have become due, or `timeout` has passed: an idle worker calls
     /// this between claims.

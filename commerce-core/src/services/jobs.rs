@@ -197,7 +197,7 @@ impl Worker {
         let mut done = Vec::with_capacity(tasks.len());
         for (task, outcome) in tasks.iter().zip(outcomes) {
             match outcome {
-                Ok(()) => done.push(task.id),
+                Ok(()) => done.push(task.claim()),
                 Err(error) => self.failed(task, &error).await?,
             }
         }
@@ -213,17 +213,17 @@ impl Worker {
         if !error.may_pass_on_retry() {
             // A mail server's permanent refusal, say: asking again would only be refused again.
             tracing::error!(job = %task.job, task = %task.id, error = %message, "task failed in a way no retry can fix");
-            return port.bury(task.id, &message).await;
+            return port.bury(task.claim(), &message).await;
         }
         if task.attempt >= task.max_attempts {
             tracing::error!(job = %task.job, task = %task.id, error = %message, "task failed for the last time");
-            return port.bury(task.id, &message).await;
+            return port.bury(task.claim(), &message).await;
         }
         // Exponential backoff: 2 s, 4 s, 8 s, … capped at an hour.
         let delay = 2u64.saturating_pow(task.attempt).min(3600);
         tracing::warn!(job = %task.job, task = %task.id, attempt = task.attempt, error = %message, "task failed, retrying");
         let run_at = Utc::now() + chrono::Duration::seconds(delay as i64);
-        port.retry(task.id, run_at, &message).await
+        port.retry(task.claim(), run_at, &message).await
     }
 }
 

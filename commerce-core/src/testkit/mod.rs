@@ -156,6 +156,7 @@ macro_rules! task_queue_conformance {
                 concurrent_claims_never_share_a_task,
                 claims_in_due_order,
                 claims_and_completes_many,
+                outcomes_of_a_superseded_claim_change_nothing,
             ]
         );
     };

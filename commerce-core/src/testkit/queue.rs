@@ -36,7 +36,7 @@ pub async fn claims_due_tasks_once<Q: TaskQueue>(queue: Arc<Q>) {
     assert_eq!(claimed.attempt, 1);
     assert_eq!(claimed.max_attempts, 3);
     assert!(queue.claim(now, LEASE).await.unwrap().is_none());
-    queue.complete(id).await.unwrap();
+    queue.complete(claimed.claim()).await.unwrap();
     assert!(
         queue
             .claim(later(now, 3600), LEASE)
@@ -69,8 +69,11 @@ pub async fn expired_leases_are_claimed_again<Q: TaskQueue>(queue: Arc<Q>) {
 pub async fn retried_tasks_wait_for_their_time<Q: TaskQueue>(queue: Arc<Q>) {
     let now = Utc::now();
     let id = queue.enqueue(task("mail", now)).await.unwrap();
-    queue.claim(now, LEASE).await.unwrap().unwrap();
-    queue.retry(id, later(now, 10), "smtp down").await.unwrap();
+    let claimed = queue.claim(now, LEASE).await.unwrap().unwrap();
+    queue
+        .retry(claimed.claim(), later(now, 10), "smtp down")
+        .await
+        .unwrap();
     assert!(queue.claim(later(now, 5), LEASE).await.unwrap().is_none());
     let again = queue.claim(later(now, 11), LEASE).await.unwrap().unwrap();
     assert_eq!(again.id, id);
@@ -80,9 +83,9 @@ pub async fn retried_tasks_wait_for_their_time<Q: TaskQueue>(queue: Arc<Q>) {
 /// A buried task is kept but never claimed again.
 pub async fn buried_tasks_are_never_claimed<Q: TaskQueue>(queue: Arc<Q>) {
     let now = Utc::now();
-    let id = queue.enqueue(task("mail", now)).await.unwrap();
-    queue.claim(now, LEASE).await.unwrap().unwrap();
-    queue.bury(id, "gave up").await.unwrap();
+    queue.enqueue(task("mail", now)).await.unwrap();
+    let claimed = queue.claim(now, LEASE).await.unwrap().unwrap();
+    queue.bury(claimed.claim(), "gave up").await.unwrap();
     assert!(
         queue
             .claim(later(now, 86_400), LEASE)
@@ -149,10 +152,45 @@ pub async fn claims_and_completes_many<Q: TaskQueue>(queue: Arc<Q>) {
         "claimed tasks and future ones are not claimed"
     );
 
-    let ids: Vec<_> = batch.iter().chain(&rest).map(|t| t.id).collect();
-    queue.complete_many(&ids).await.unwrap();
+    let claims: Vec<_> = batch.iter().chain(&rest).map(|t| t.claim()).collect();
+    queue.complete_many(&claims).await.unwrap();
     queue.complete_many(&[]).await.unwrap();
     let after_leases = queue.claim_many(later(now, 3600), LEASE, 10).await.unwrap();
     let jobs: Vec<&str> = after_leases.iter().map(|t| t.job.as_str()).collect();
     assert_eq!(jobs, ["not yet"], "completed tasks are gone for good");
+}
+
+/// A worker whose lease ran out, the task since claimed again by another, changes nothing
+/// when it reports late: not completing, retrying or burying the task the other one holds.
+pub async fn outcomes_of_a_superseded_claim_change_nothing<Q: TaskQueue>(queue: Arc<Q>) {
+    let now = Utc::now();
+    let id = queue.enqueue(task("mail", now)).await.unwrap();
+    let first = queue.claim(now, LEASE).await.unwrap().unwrap().claim();
+    let second = queue
+        .claim(later(now, 31), LEASE)
+        .await
+        .unwrap()
+        .unwrap()
+        .claim();
+    assert_eq!((second.id, second.attempt), (id, 2));
+
+    queue.complete(first).await.unwrap();
+    queue.complete_many(&[first]).await.unwrap();
+    queue.retry(first, later(now, 32), "late").await.unwrap();
+    queue.bury(first, "late").await.unwrap();
+    assert!(
+        queue.claim(later(now, 40), LEASE).await.unwrap().is_none(),
+        "still leased to the second claim, neither released nor buried"
+    );
+    let third = queue.claim(later(now, 62), LEASE).await.unwrap().unwrap();
+    assert_eq!((third.id, third.attempt), (id, 3), "not completed either");
+
+    queue.complete(third.claim()).await.unwrap();
+    assert!(
+        queue
+            .claim(later(now, 3600), LEASE)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

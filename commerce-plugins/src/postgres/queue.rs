@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use commerce_core::Result;
 use commerce_core::domain::{TaskId, Timestamp};
-use commerce_core::ports::{ClaimedTask, NewTask, TaskQueue};
+use commerce_core::ports::{ClaimedTask, NewTask, TaskClaim, TaskQueue};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -39,6 +39,11 @@ struct ClaimedRow {
     attempts: i32,
     max_attempts: i32,
     run_at: Timestamp,
+}
+
+/// A claim's attempt as the `INTEGER` column holds it.
+fn attempt(claim: &TaskClaim) -> i32 {
+    i32::try_from(claim.attempt).unwrap_or(i32::MAX)
 }
 
 #[async_trait]
@@ -108,43 +113,50 @@ impl TaskQueue for PostgresDatabase {
             .collect())
     }
 
-    async fn complete(&self, id: TaskId) -> Result<()> {
-        self.complete_many(&[id]).await
+    async fn complete(&self, claim: TaskClaim) -> Result<()> {
+        self.complete_many(&[claim]).await
     }
 
-    async fn complete_many(&self, ids: &[TaskId]) -> Result<()> {
-        sqlx::query("DELETE FROM tasks WHERE id = ANY($1)")
-            .bind(ids.iter().map(|id| id.0).collect::<Vec<_>>())
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        Ok(())
-    }
-
-    async fn retry(&self, id: TaskId, run_at: Timestamp, error: &str) -> Result<()> {
+    async fn complete_many(&self, claims: &[TaskClaim]) -> Result<()> {
         sqlx::query(
-            "WITH task AS (
-                 UPDATE tasks SET run_at = $2, locked_until = NULL, last_error = $3
-                 WHERE id = $1 RETURNING id)
-             SELECT id FROM task, pg_notify($4, '')",
+            "DELETE FROM tasks t USING UNNEST($1::BIGINT[], $2::INTEGER[]) AS claim (id, attempt)
+             WHERE t.id = claim.id AND t.attempts = claim.attempt",
         )
-        .bind(id.0)
-        .bind(run_at)
-        .bind(error)
-        .bind(CHANNEL)
+        .bind(claims.iter().map(|claim| claim.id.0).collect::<Vec<_>>())
+        .bind(claims.iter().map(attempt).collect::<Vec<_>>())
         .execute(&self.pool)
         .await
         .map_err(db_error)?;
         Ok(())
     }
 
-    async fn bury(&self, id: TaskId, error: &str) -> Result<()> {
+    async fn retry(&self, claim: TaskClaim, run_at: Timestamp, error: &str) -> Result<()> {
         sqlx::query(
-            "UPDATE tasks SET buried_at = $2, locked_until = NULL, last_error = $3 WHERE id = $1",
+            "WITH task AS (
+                 UPDATE tasks SET run_at = $2, locked_until = NULL, last_error = $3
+                 WHERE id = $1 AND attempts = $5 RETURNING id)
+             SELECT id FROM task, pg_notify($4, '')",
         )
-        .bind(id.0)
+        .bind(claim.id.0)
+        .bind(run_at)
+        .bind(error)
+        .bind(CHANNEL)
+        .bind(attempt(&claim))
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn bury(&self, claim: TaskClaim, error: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE tasks SET buried_at = $2, locked_until = NULL, last_error = $3
+             WHERE id = $1 AND attempts = $4",
+        )
+        .bind(claim.id.0)
         .bind(Utc::now())
         .bind(error)
+        .bind(attempt(&claim))
         .execute(&self.pool)
         .await
         .map_err(db_error)?;

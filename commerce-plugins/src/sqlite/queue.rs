@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use commerce_core::domain::{TaskId, Timestamp};
-use commerce_core::ports::{ClaimedTask, NewTask, TaskQueue};
+use commerce_core::ports::{ClaimedTask, NewTask, TaskClaim, TaskQueue};
 use commerce_core::{Error, Result};
 
 use super::{BACKEND, SqliteDatabase, db_error};
@@ -81,41 +81,51 @@ impl TaskQueue for SqliteDatabase {
             .collect()
     }
 
-    async fn complete(&self, id: TaskId) -> Result<()> {
-        self.complete_many(&[id]).await
+    async fn complete(&self, claim: TaskClaim) -> Result<()> {
+        self.complete_many(&[claim]).await
     }
 
-    async fn complete_many(&self, ids: &[TaskId]) -> Result<()> {
-        // One statement whatever the number: SQLite has no arrays, but reads a JSON one.
-        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
-        sqlx::query("DELETE FROM tasks WHERE id IN (SELECT value FROM json_each($1))")
-            .bind(serde_json::Value::from(ids).to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        Ok(())
-    }
-
-    async fn retry(&self, id: TaskId, run_at: Timestamp, error: &str) -> Result<()> {
+    async fn complete_many(&self, claims: &[TaskClaim]) -> Result<()> {
+        // One statement whatever the number: SQLite has no arrays, but reads JSON ones.
+        let claims: Vec<[i64; 2]> = claims
+            .iter()
+            .map(|claim| [claim.id.0, i64::from(claim.attempt)])
+            .collect();
         sqlx::query(
-            "UPDATE tasks SET run_at = $2, locked_until = NULL, last_error = $3 WHERE id = $1",
+            "DELETE FROM tasks WHERE (id, attempts) IN (
+                 SELECT value ->> 0, value ->> 1 FROM json_each($1))",
         )
-        .bind(id.0)
-        .bind(run_at)
-        .bind(error)
+        .bind(serde_json::json!(claims).to_string())
         .execute(&self.pool)
         .await
         .map_err(db_error)?;
         Ok(())
     }
 
-    async fn bury(&self, id: TaskId, error: &str) -> Result<()> {
+    async fn retry(&self, claim: TaskClaim, run_at: Timestamp, error: &str) -> Result<()> {
         sqlx::query(
-            "UPDATE tasks SET buried_at = $2, locked_until = NULL, last_error = $3 WHERE id = $1",
+            "UPDATE tasks SET run_at = $2, locked_until = NULL, last_error = $3
+             WHERE id = $1 AND attempts = $4",
         )
-        .bind(id.0)
+        .bind(claim.id.0)
+        .bind(run_at)
+        .bind(error)
+        .bind(i64::from(claim.attempt))
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn bury(&self, claim: TaskClaim, error: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE tasks SET buried_at = $2, locked_until = NULL, last_error = $3
+             WHERE id = $1 AND attempts = $4",
+        )
+        .bind(claim.id.0)
         .bind(Utc::now())
         .bind(error)
+        .bind(i64::from(claim.attempt))
         .execute(&self.pool)
         .await
         .map_err(db_error)?;

@@ -22,7 +22,7 @@ use commerce_core::plugin::{PluginFactory, Role};
 use commerce_core::ports::{
     CartStore, CatalogStore, IndexBatch, NewOrder, NewTask, OrderStore, PlaceOrderOutcome,
     ProductFilter, ProductListQuery, ProductOrdering, ReadinessCheck, SearchHits, SearchIndex,
-    SearchQuery, TaskQueue, UserStore,
+    SearchQuery, TaskClaim, TaskQueue, UserStore,
 };
 use commerce_core::services::orders::Checkout;
 use commerce_core::services::{Principal, SearchIndexer};
@@ -645,7 +645,9 @@ async fn waiting_workers_wake_when_another_instance_enqueues() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let id = other.enqueue(task(announce)).await.unwrap();
         if announce == "retry" {
-            other.retry(id, Utc::now(), "again").await.unwrap();
+            // Never claimed: attempt 0 is its latest.
+            let unclaimed = TaskClaim { id, attempt: 0 };
+            other.retry(unclaimed, Utc::now(), "again").await.unwrap();
         }
         let waited = tokio::time::timeout(Duration::from_secs(5), waiter)
             .await
