@@ -67,23 +67,35 @@ pub trait TaskQueue: Send + Sync + 'static {
     /// Adds a task.
     async fn enqueue(&self, task: NewTask) -> Result<TaskId>;
 
-    /// Claims the oldest due task for `lease`; no other worker gets it until the lease runs out
-    /// or the task is retried. Concurrent claims never return the same task.
-    async fn claim(&self, now: Timestamp, lease: Duration) -> Result<Option<ClaimedTask>>;
+    /// Claims the oldest due task of one of `jobs` for `lease`; no other worker gets it until
+    /// the lease runs out or the task is retried. Concurrent claims never return the same task.
+    ///
+    /// `jobs` are the persisted names the caller can run. Tasks of other jobs are left as
+    /// they are, their attempts uncounted: during a rolling deploy, the tasks of a job only the
+    /// new version knows wait for an instance of it rather than being tried and given up on by
+    /// the old ones.
+    async fn claim(
+        &self,
+        jobs: &[&str],
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Option<ClaimedTask>>;
 
-    /// Claims up to `limit` due tasks, oldest first, as [`claim`](Self::claim) claims one.
+    /// Claims up to `limit` due tasks of `jobs`, oldest first, as [`claim`](Self::claim)
+    /// claims one.
     ///
     /// The default claims them one by one; a backend that can claim several in one statement
     /// overrides it, so that a busy worker pays one round trip per batch, not per task.
     async fn claim_many(
         &self,
+        jobs: &[&str],
         now: Timestamp,
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<ClaimedTask>> {
         let mut claimed = Vec::new();
         while claimed.len() < limit {
-            match self.claim(now, lease).await? {
+            match self.claim(jobs, now, lease).await? {
                 Some(task) => claimed.push(task),
                 None => break,
             }

@@ -157,6 +157,7 @@ macro_rules! task_queue_conformance {
                 claims_in_due_order,
                 claims_and_completes_many,
                 outcomes_of_a_superseded_claim_change_nothing,
+                claims_only_the_jobs_asked_for,
             ]
         );
     };

@@ -330,7 +330,7 @@ pub async fn placing_an_order_is_one_transaction<S: ShopStore>(store: Arc<S>) {
         Some(placed.clone())
     );
     let task = store
-        .claim(Utc::now(), std::time::Duration::from_secs(30))
+        .claim(&["confirm"], Utc::now(), std::time::Duration::from_secs(30))
         .await
         .unwrap()
         .unwrap();
@@ -370,7 +370,7 @@ pub async fn placing_an_order_is_one_transaction<S: ShopStore>(store: Arc<S>) {
     assert_eq!(stock_of(&*store, tea.id).await, 6);
     assert!(
         store
-            .claim(Utc::now(), std::time::Duration::from_secs(30))
+            .claim(&["confirm"], Utc::now(), std::time::Duration::from_secs(30))
             .await
             .unwrap()
             .is_none()

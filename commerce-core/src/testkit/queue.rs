@@ -8,9 +8,13 @@ use chrono::Utc;
 use serde_json::json;
 
 use crate::domain::Timestamp;
-use crate::ports::{NewTask, TaskQueue};
+use crate::ports::{ClaimedTask, NewTask, TaskQueue};
 
 const LEASE: Duration = Duration::from_secs(30);
+
+/// The jobs the suite's worker knows: every name it enqueues, except in
+/// [`claims_only_the_jobs_asked_for`].
+const JOBS: &[&str] = &["mail", "later", "first", "second", "third", "not yet"];
 
 fn task(job: &str, run_at: Timestamp) -> NewTask {
     NewTask {
@@ -21,6 +25,11 @@ fn task(job: &str, run_at: Timestamp) -> NewTask {
     }
 }
 
+/// Claims a task of [`JOBS`] at `now`, as the suite's worker would.
+async fn claim_at<Q: TaskQueue>(queue: &Q, now: Timestamp) -> Option<ClaimedTask> {
+    queue.claim(JOBS, now, LEASE).await.unwrap()
+}
+
 fn later(now: Timestamp, seconds: i64) -> Timestamp {
     now + chrono::Duration::seconds(seconds)
 }
@@ -29,38 +38,32 @@ fn later(now: Timestamp, seconds: i64) -> Timestamp {
 pub async fn claims_due_tasks_once<Q: TaskQueue>(queue: Arc<Q>) {
     let now = Utc::now();
     let id = queue.enqueue(task("mail", now)).await.unwrap();
-    let claimed = queue.claim(now, LEASE).await.unwrap().unwrap();
+    let claimed = claim_at(&*queue, now).await.unwrap();
     assert_eq!(claimed.id, id);
     assert_eq!(claimed.job, "mail");
     assert_eq!(claimed.payload, json!({"to": "ann@example.com", "n": 1}));
     assert_eq!(claimed.attempt, 1);
     assert_eq!(claimed.max_attempts, 3);
-    assert!(queue.claim(now, LEASE).await.unwrap().is_none());
+    assert!(claim_at(&*queue, now).await.is_none());
     queue.complete(claimed.claim()).await.unwrap();
-    assert!(
-        queue
-            .claim(later(now, 3600), LEASE)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(claim_at(&*queue, later(now, 3600)).await.is_none());
 }
 
 /// A task is not claimed before its time.
 pub async fn future_tasks_wait<Q: TaskQueue>(queue: Arc<Q>) {
     let now = Utc::now();
     queue.enqueue(task("later", later(now, 60))).await.unwrap();
-    assert!(queue.claim(now, LEASE).await.unwrap().is_none());
-    assert!(queue.claim(later(now, 61), LEASE).await.unwrap().is_some());
+    assert!(claim_at(&*queue, now).await.is_none());
+    assert!(claim_at(&*queue, later(now, 61)).await.is_some());
 }
 
 /// A task whose worker did not finish within the lease is claimed again, as a new attempt.
 pub async fn expired_leases_are_claimed_again<Q: TaskQueue>(queue: Arc<Q>) {
     let now = Utc::now();
     let id = queue.enqueue(task("mail", now)).await.unwrap();
-    queue.claim(now, LEASE).await.unwrap().unwrap();
-    assert!(queue.claim(later(now, 29), LEASE).await.unwrap().is_none());
-    let again = queue.claim(later(now, 31), LEASE).await.unwrap().unwrap();
+    claim_at(&*queue, now).await.unwrap();
+    assert!(claim_at(&*queue, later(now, 29)).await.is_none());
+    let again = claim_at(&*queue, later(now, 31)).await.unwrap();
     assert_eq!(again.id, id);
     assert_eq!(again.attempt, 2);
 }
@@ -69,13 +72,13 @@ pub async fn expired_leases_are_claimed_again<Q: TaskQueue>(queue: Arc<Q>) {
 pub async fn retried_tasks_wait_for_their_time<Q: TaskQueue>(queue: Arc<Q>) {
     let now = Utc::now();
     let id = queue.enqueue(task("mail", now)).await.unwrap();
-    let claimed = queue.claim(now, LEASE).await.unwrap().unwrap();
+    let claimed = claim_at(&*queue, now).await.unwrap();
     queue
         .retry(claimed.claim(), later(now, 10), "smtp down")
         .await
         .unwrap();
-    assert!(queue.claim(later(now, 5), LEASE).await.unwrap().is_none());
-    let again = queue.claim(later(now, 11), LEASE).await.unwrap().unwrap();
+    assert!(claim_at(&*queue, later(now, 5)).await.is_none());
+    let again = claim_at(&*queue, later(now, 11)).await.unwrap();
     assert_eq!(again.id, id);
     assert_eq!(again.attempt, 2);
 }
@@ -84,26 +87,20 @@ pub async fn retried_tasks_wait_for_their_time<Q: TaskQueue>(queue: Arc<Q>) {
 pub async fn buried_tasks_are_never_claimed<Q: TaskQueue>(queue: Arc<Q>) {
     let now = Utc::now();
     queue.enqueue(task("mail", now)).await.unwrap();
-    let claimed = queue.claim(now, LEASE).await.unwrap().unwrap();
+    let claimed = claim_at(&*queue, now).await.unwrap();
     queue.bury(claimed.claim(), "gave up").await.unwrap();
-    assert!(
-        queue
-            .claim(later(now, 86_400), LEASE)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(claim_at(&*queue, later(now, 86_400)).await.is_none());
 }
 
 /// Concurrent workers never receive the same task.
 pub async fn concurrent_claims_never_share_a_task<Q: TaskQueue>(queue: Arc<Q>) {
     let now = Utc::now();
-    for i in 0..20 {
-        queue.enqueue(task(&format!("job{i}"), now)).await.unwrap();
+    for _ in 0..20 {
+        queue.enqueue(task("mail", now)).await.unwrap();
     }
     let claims = (0..40).map(|_| {
         let queue = queue.clone();
-        tokio::spawn(async move { queue.claim(now, LEASE).await })
+        tokio::spawn(async move { queue.claim(JOBS, now, LEASE).await })
     });
     let claimed: Vec<_> = futures::future::join_all(claims)
         .await
@@ -123,7 +120,7 @@ pub async fn claims_in_due_order<Q: TaskQueue>(queue: Arc<Q>) {
     queue.enqueue(task("first", later(now, -10))).await.unwrap();
     queue.enqueue(task("third", now)).await.unwrap();
     let mut order = Vec::new();
-    while let Some(task) = queue.claim(now, LEASE).await.unwrap() {
+    while let Some(task) = claim_at(&*queue, now).await {
         order.push(task.job);
     }
     assert_eq!(order, ["first", "second", "third"]);
@@ -141,10 +138,10 @@ pub async fn claims_and_completes_many<Q: TaskQueue>(queue: Arc<Q>) {
         .await
         .unwrap();
 
-    let batch = queue.claim_many(now, LEASE, 2).await.unwrap();
+    let batch = queue.claim_many(JOBS, now, LEASE, 2).await.unwrap();
     let jobs: Vec<&str> = batch.iter().map(|t| t.job.as_str()).collect();
     assert_eq!(jobs, ["first", "second"]);
-    let rest = queue.claim_many(now, LEASE, 10).await.unwrap();
+    let rest = queue.claim_many(JOBS, now, LEASE, 10).await.unwrap();
     let jobs: Vec<&str> = rest.iter().map(|t| t.job.as_str()).collect();
     assert_eq!(
         jobs,
@@ -155,7 +152,10 @@ pub async fn claims_and_completes_many<Q: TaskQueue>(queue: Arc<Q>) {
     let claims: Vec<_> = batch.iter().chain(&rest).map(|t| t.claim()).collect();
     queue.complete_many(&claims).await.unwrap();
     queue.complete_many(&[]).await.unwrap();
-    let after_leases = queue.claim_many(later(now, 3600), LEASE, 10).await.unwrap();
+    let after_leases = queue
+        .claim_many(JOBS, later(now, 3600), LEASE, 10)
+        .await
+        .unwrap();
     let jobs: Vec<&str> = after_leases.iter().map(|t| t.job.as_str()).collect();
     assert_eq!(jobs, ["not yet"], "completed tasks are gone for good");
 }
@@ -165,13 +165,8 @@ pub async fn claims_and_completes_many<Q: TaskQueue>(queue: Arc<Q>) {
 pub async fn outcomes_of_a_superseded_claim_change_nothing<Q: TaskQueue>(queue: Arc<Q>) {
     let now = Utc::now();
     let id = queue.enqueue(task("mail", now)).await.unwrap();
-    let first = queue.claim(now, LEASE).await.unwrap().unwrap().claim();
-    let second = queue
-        .claim(later(now, 31), LEASE)
-        .await
-        .unwrap()
-        .unwrap()
-        .claim();
+    let first = claim_at(&*queue, now).await.unwrap().claim();
+    let second = claim_at(&*queue, later(now, 31)).await.unwrap().claim();
     assert_eq!((second.id, second.attempt), (id, 2));
 
     queue.complete(first).await.unwrap();
@@ -179,18 +174,40 @@ pub async fn outcomes_of_a_superseded_claim_change_nothing<Q: TaskQueue>(queue: 
     queue.retry(first, later(now, 32), "late").await.unwrap();
     queue.bury(first, "late").await.unwrap();
     assert!(
-        queue.claim(later(now, 40), LEASE).await.unwrap().is_none(),
+        claim_at(&*queue, later(now, 40)).await.is_none(),
         "still leased to the second claim, neither released nor buried"
     );
-    let third = queue.claim(later(now, 62), LEASE).await.unwrap().unwrap();
+    let third = claim_at(&*queue, later(now, 62)).await.unwrap();
     assert_eq!((third.id, third.attempt), (id, 3), "not completed either");
 
     queue.complete(third.claim()).await.unwrap();
-    assert!(
-        queue
-            .claim(later(now, 3600), LEASE)
-            .await
-            .unwrap()
-            .is_none()
+    assert!(claim_at(&*queue, later(now, 3600)).await.is_none());
+}
+
+/// A claim takes only tasks of the jobs it names, and passes over the others without counting
+/// an attempt: they wait, whole, for a worker that knows them.
+pub async fn claims_only_the_jobs_asked_for<Q: TaskQueue>(queue: Arc<Q>) {
+    let now = Utc::now();
+    let newer = queue
+        .enqueue(task("from a newer version", later(now, -10)))
+        .await
+        .unwrap();
+    let mail = queue.enqueue(task("mail", later(now, -5))).await.unwrap();
+
+    let batch = queue.claim_many(&["mail"], now, LEASE, 1).await.unwrap();
+    let claimed: Vec<_> = batch.iter().map(|t| t.id).collect();
+    assert_eq!(
+        claimed,
+        [mail],
+        "the older task of another job is passed over"
     );
+    assert!(queue.claim(&["mail"], now, LEASE).await.unwrap().is_none());
+    assert!(queue.claim(&[], now, LEASE).await.unwrap().is_none());
+
+    let known = queue
+        .claim(&["mail", "from a newer version"], later(now, 3600), LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((known.id, known.attempt), (newer, 1), "no attempt counted");
 }

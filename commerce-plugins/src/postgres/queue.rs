@@ -69,12 +69,22 @@ impl TaskQueue for PostgresDatabase {
         Ok(TaskId(id))
     }
 
-    async fn claim(&self, now: Timestamp, lease: Duration) -> Result<Option<ClaimedTask>> {
-        Ok(self.claim_many(now, lease, 1).await?.into_iter().next())
+    async fn claim(
+        &self,
+        jobs: &[&str],
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Option<ClaimedTask>> {
+        Ok(self
+            .claim_many(jobs, now, lease, 1)
+            .await?
+            .into_iter()
+            .next())
     }
 
     async fn claim_many(
         &self,
+        jobs: &[&str],
         now: Timestamp,
         lease: Duration,
         limit: usize,
@@ -88,6 +98,7 @@ impl TaskQueue for PostgresDatabase {
                  SELECT id FROM tasks
                  WHERE buried_at IS NULL AND run_at <= $1
                    AND (locked_until IS NULL OR locked_until <= $1)
+                   AND job = ANY($4)
                  ORDER BY run_at, id
                  LIMIT $3
                  FOR UPDATE SKIP LOCKED)
@@ -96,6 +107,7 @@ impl TaskQueue for PostgresDatabase {
         .bind(now)
         .bind(locked_until)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(jobs)
         .fetch_all(&self.pool)
         .await
         .map_err(db_error)?;

@@ -38,12 +38,22 @@ impl TaskQueue for SqliteDatabase {
         Ok(TaskId(id))
     }
 
-    async fn claim(&self, now: Timestamp, lease: Duration) -> Result<Option<ClaimedTask>> {
-        Ok(self.claim_many(now, lease, 1).await?.into_iter().next())
+    async fn claim(
+        &self,
+        jobs: &[&str],
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Option<ClaimedTask>> {
+        Ok(self
+            .claim_many(jobs, now, lease, 1)
+            .await?
+            .into_iter()
+            .next())
     }
 
     async fn claim_many(
         &self,
+        jobs: &[&str],
         now: Timestamp,
         lease: Duration,
         limit: usize,
@@ -56,12 +66,14 @@ impl TaskQueue for SqliteDatabase {
                  SELECT id FROM tasks
                  WHERE buried_at IS NULL AND run_at <= $1
                    AND (locked_until IS NULL OR locked_until <= $1)
+                   AND job IN (SELECT value FROM json_each($4))
                  ORDER BY run_at, id LIMIT $3)
              RETURNING id, job, payload, attempts, max_attempts, run_at",
         )
         .bind(now)
         .bind(locked_until)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(serde_json::to_string(jobs).map_err(|e| Error::backend(BACKEND, e))?)
         .fetch_all(&self.pool)
         .await
         .map_err(db_error)?;

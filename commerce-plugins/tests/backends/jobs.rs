@@ -198,22 +198,34 @@ async fn a_payload_this_version_cannot_read_is_retried() {
     assert_eq!((attempts, buried), (1, false));
 }
 
+/// During a rolling deploy, an instance of the old version leaves the tasks of a job only the
+/// new version knows for an instance that can run them, instead of trying and burying them.
 #[tokio::test]
-async fn a_task_without_a_handler_is_not_lost_silently() {
+async fn a_task_of_a_job_this_worker_does_not_know_waits_for_one_that_does() {
     let (jobs, db, _dir) = queue().await;
     jobs.enqueue(&Greet {
-        name: "orphan".into(),
+        name: "ann".into(),
         fail_times: 0,
     })
     .await
     .unwrap();
-    let worker = Worker::new(jobs, JobRegistry::default());
-    assert_eq!(worker.run_batch().await.unwrap(), 1);
-    let last_error: Option<String> = sqlx::query_scalar("SELECT last_error FROM tasks")
-        .fetch_one(db.pool())
-        .await
-        .unwrap();
-    assert!(last_error.is_some_and(|e| e.contains("handler")));
+    let old_version = Worker::new(jobs.clone(), JobRegistry::default());
+    for _ in 0..3 {
+        assert_eq!(old_version.run_batch().await.unwrap(), 0);
+    }
+    let (attempts, buried, error) = the_task(&db).await;
+    assert_eq!(
+        (attempts, buried, error),
+        (0, false, None),
+        "left untouched"
+    );
+
+    let seen = Seen::default();
+    let mut registry = JobRegistry::default();
+    registry.register::<Greet>(seen.clone()).unwrap();
+    let new_version = Worker::new(jobs, registry);
+    assert_eq!(new_version.run_batch().await.unwrap(), 1);
+    assert_eq!(*seen.names.lock().unwrap(), ["ann"]);
 }
 
 /// The mail transport is the one thing replaced here: it records instead of sending.

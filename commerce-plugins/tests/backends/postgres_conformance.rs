@@ -763,7 +763,9 @@ async fn a_lost_database_is_unavailable() {
 
     let check = database.check().await;
     assert!(matches!(check, Err(Error::Unavailable { .. })), "{check:?}");
-    let claim = database.claim(Utc::now(), Duration::from_secs(30)).await;
+    let claim = database
+        .claim(&["mail"], Utc::now(), Duration::from_secs(30))
+        .await;
     assert!(matches!(claim, Err(Error::Unavailable { .. })), "{claim:?}");
     let user = database.find_user(commerce_core::domain::UserId(1)).await;
     assert!(matches!(user, Err(Error::Unavailable { .. })), "{user:?}");
