@@ -91,10 +91,11 @@ pub struct Config {
     /// `JWT_SECRET`, `JWT_ISSUER`, `JWT_AUDIENCE`, `ACCESS_TOKEN_TTL_SECONDS`,
     /// `REFRESH_TOKEN_TTL_SECONDS`.
     pub tokens: TokenSettings,
-    /// `LOGIN_ATTEMPTS` (default 10), `LOGIN_ACCOUNT_ATTEMPTS` (default 100), both 0 for no
-    /// limit, and `LOGIN_WINDOW_SECONDS` (default 900): how many logins one account may
-    /// attempt per window from one client address, and from all together, before the rest are
-    /// refused.
+    /// `LOGIN_ATTEMPTS` (default 10), `LOGIN_ACCOUNT_ATTEMPTS` (default 100),
+    /// `AUTH_CLIENT_ATTEMPTS` (default 0), each 0 for no limit, and `LOGIN_WINDOW_SECONDS`
+    /// (default 900): how many logins one account may attempt per window from one client
+    /// address, and from all together, and how many logins and registrations one client
+    /// address may attempt whatever the accounts, before the rest are refused.
     pub login_limit: LoginLimit,
     /// `TRUSTED_PROXY_HOPS`: how many reverse proxies in front of the shop append the address
     /// they received a request from to `X-Forwarded-For`; default 0, the peer is the client.
@@ -189,6 +190,10 @@ impl Config {
                 account_attempts: env.parse_or(
                     "LOGIN_ACCOUNT_ATTEMPTS",
                     LoginLimit::default().account_attempts,
+                )?,
+                client_attempts: env.parse_or(
+                    "AUTH_CLIENT_ATTEMPTS",
+                    LoginLimit::default().client_attempts,
                 )?,
                 window: login_window(&env)?,
             },
@@ -406,6 +411,7 @@ mod tests {
             ("DATABASE_STATEMENT_TIMEOUT_MS", "5s"),
             ("LOGIN_ATTEMPTS", "-1"),
             ("LOGIN_ACCOUNT_ATTEMPTS", "many"),
+            ("AUTH_CLIENT_ATTEMPTS", "1e3"),
             ("TRUSTED_PROXY_HOPS", "-1"),
             ("TRUSTED_PROXY_HOPS", "256"),
             ("LOGIN_WINDOW_SECONDS", "0"),
@@ -437,17 +443,20 @@ mod tests {
             LoginLimit {
                 attempts: 10,
                 account_attempts: 100,
+                client_attempts: 0,
                 window: Duration::from_secs(900)
             }
         );
         let set = config(&[
             ("LOGIN_ATTEMPTS", "0"),
             ("LOGIN_ACCOUNT_ATTEMPTS", "0"),
+            ("AUTH_CLIENT_ATTEMPTS", "50"),
             ("LOGIN_WINDOW_SECONDS", "60"),
         ])
         .unwrap();
         assert_eq!(set.login_limit.attempts, 0);
         assert_eq!(set.login_limit.account_attempts, 0);
+        assert_eq!(set.login_limit.client_attempts, 50);
         assert_eq!(set.login_limit.window, Duration::from_secs(60));
     }
 

@@ -133,16 +133,19 @@ impl From<TokenPair> for TokensResponse {
 impl AuthApi {
     /// Register a customer account.
     #[oai(path = "/register/", method = "post", operation_id = "register")]
-    async fn register(&self, body: Json<RegisterRequest>) -> Result<RegisterResponse, ApiError> {
+    async fn register(
+        &self,
+        request: &Request,
+        body: Json<RegisterRequest>,
+    ) -> Result<RegisterResponse, ApiError> {
         let Json(body) = body;
-        let user = self
-            .auth
-            .register(Registration {
-                username: body.username.into_string(),
-                email: body.email.into_string(),
-                password: body.password.into_string(),
-            })
-            .await?;
+        let client = client_address(request, self.trusted_proxy_hops);
+        let registration = Registration {
+            username: body.username.into_string(),
+            email: body.email.into_string(),
+            password: body.password.into_string(),
+        };
+        let user = self.auth.register(registration, client).await?;
         Ok(RegisterResponse::Created(Json(RegisteredUser {
             id: user.id.0,
             username: user.username,

@@ -49,6 +49,14 @@ const BAD_CREDENTIALS: &str = "no active account found with the given credential
 /// A successful login closes its address's window, so a user is not held back by their own
 /// mistypes; the account's window runs its course, or each login of the owner would give
 /// guessers elsewhere a fresh allowance.
+///
+/// `client_attempts`, off by default, holds one address to that many logins and registrations
+/// together, whatever the accounts. Each costs a password hash, and the shop hashes no more
+/// than one password per core at a time, so one address sending them fast would otherwise
+/// keep every other client's login waiting. It is off by default because it is only as good
+/// as the shop's idea of the client's address: behind a proxy the shop does not know of
+/// (`TRUSTED_PROXY_HOPS` too low), every client has the proxy's address and the limit would
+/// hold all of them together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginLimit {
     /// Attempts allowed per window at one account from one client address; 0 turns this limit
@@ -57,16 +65,21 @@ pub struct LoginLimit {
     /// Attempts allowed per window at one account from every address together; 0 turns this
     /// limit off.
     pub account_attempts: u64,
+    /// Logins and registrations allowed per window from one client address, whatever the
+    /// accounts; 0 (the default) turns this limit off.
+    pub client_attempts: u64,
     /// How long a window lasts, from the first attempt in it.
     pub window: Duration,
 }
 
 impl Default for LoginLimit {
-    /// Ten attempts per fifteen minutes from one address, a hundred from all.
+    /// Ten attempts per fifteen minutes from one address, a hundred from all; no limit per
+    /// address across accounts.
     fn default() -> Self {
         Self {
             attempts: 10,
             account_attempts: 100,
+            client_attempts: 0,
             window: Duration::from_secs(15 * 60),
         }
     }
@@ -83,6 +96,7 @@ struct LoginThrottle {
 /// The limiter's keys for one login attempt. Hashed, so that a key's length does not depend on
 /// what a client sends, and no username or address is stored in the clear.
 struct LoginKeys {
+    client: String,
     account: String,
     account_from_client: String,
 }
@@ -92,12 +106,25 @@ impl LoginKeys {
     /// tried from `client` (`None`: an address the shop cannot tell, one source for all such).
     fn new(username: &str, client: Option<IpAddr>) -> Self {
         let account = sha256_hex(username.to_lowercase().as_bytes(), 16);
-        let source = client.map_or_else(|| "unknown".to_owned(), source_of);
+        let source = source_key(client);
         Self {
-            account_from_client: format!("login:{account}:{}", sha256_hex(source.as_bytes(), 16)),
+            account_from_client: format!("login:{account}:{source}"),
             account: format!("login:{account}"),
+            client: client_key(&source),
         }
     }
+}
+
+/// The hashed source `client` counts as (`None`: one source for every address the shop cannot
+/// tell).
+fn source_key(client: Option<IpAddr>) -> String {
+    let source = client.map_or_else(|| "unknown".to_owned(), source_of);
+    sha256_hex(source.as_bytes(), 16)
+}
+
+/// The limiter's key for everything a source attempts, logins and registrations alike.
+fn client_key(source: &str) -> String {
+    format!("auth:{source}")
 }
 
 /// The source an address counts as. An IPv6 client is usually given a whole /64 network and
@@ -113,17 +140,54 @@ fn source_of(address: IpAddr) -> String {
     }
 }
 
+/// A registration whose every field is valid.
+struct ParsedAccount {
+    username: Username,
+    email: Email,
+    password: Password,
+}
+
+/// Checks every field of `registration`, reporting every problem at once.
+fn parse_account(registration: &Registration) -> Result<ParsedAccount> {
+    let mut errors = FieldErrors::default();
+    let username = errors.check("username", Username::parse(&registration.username));
+    let email = errors.check("email", Email::parse(&registration.email));
+    let password = errors.check(
+        "password",
+        Password::parse(&registration.password, &registration.username),
+    );
+    match (username, email, password) {
+        (Some(username), Some(email), Some(password)) => Ok(ParsedAccount {
+            username,
+            email,
+            password,
+        }),
+        _ => Err(Error::Validation(errors)),
+    }
+}
+
 impl LoginThrottle {
-    /// Counts an attempt, and refuses it once a window holds more than the limit allows: first
-    /// the client's window at the account, then, if that admits it, the account's.
+    /// Counts a login attempt, and refuses it once a window holds more than the limit allows:
+    /// first the client's window across accounts, then its window at the account, then the
+    /// account's; a window that refuses it keeps it from the later ones.
     ///
     /// Counting before the password is checked is what makes the limit hold under
     /// concurrency: racing guesses are each counted, none checked beyond the limit. A limiter
     /// that cannot count lets the attempt through: logging in matters more than throttling.
     async fn admit(&self, keys: &LoginKeys) -> Result<()> {
+        self.count(&keys.client, self.limit.client_attempts).await?;
         self.count(&keys.account_from_client, self.limit.attempts)
             .await?;
         self.count(&keys.account, self.limit.account_attempts).await
+    }
+
+    /// Counts a registration from `client` in the client's window across accounts.
+    async fn admit_registration(&self, client: Option<IpAddr>) -> Result<()> {
+        if self.limit.client_attempts == 0 {
+            return Ok(());
+        }
+        let key = client_key(&source_key(client));
+        self.count(&key, self.limit.client_attempts).await
     }
 
     async fn count(&self, key: &str, allowed: u64) -> Result<()> {
@@ -184,12 +248,20 @@ impl AuthService {
         }
     }
 
-    /// Creates a customer account.
+    /// Creates a customer account, for a client at `client` if the caller can tell.
     ///
     /// Every field is checked and every problem reported at once; a taken username or e-mail
-    /// address (in any letter case) is a validation error on that field.
-    pub async fn register(&self, registration: Registration) -> Result<User> {
-        let user = self.create(registration, false).await?;
+    /// address (in any letter case) is a validation error on that field. A registration whose
+    /// fields are valid counts towards the client's [`LoginLimit::client_attempts`], and fails
+    /// with `TooManyRequests` past it.
+    pub async fn register(
+        &self,
+        registration: Registration,
+        client: Option<IpAddr>,
+    ) -> Result<User> {
+        let account = parse_account(&registration)?;
+        self.throttle.admit_registration(client).await?;
+        let user = self.create(account, false).await?;
         self.events
             .publish(DomainEvent::UserRegistered(user.clone()))
             .await;
@@ -198,20 +270,15 @@ impl AuthService {
 
     /// Creates a staff account, as the `create-admin` command does.
     pub async fn create_staff(&self, registration: Registration) -> Result<User> {
-        self.create(registration, true).await
+        self.create(parse_account(&registration)?, true).await
     }
 
-    async fn create(&self, registration: Registration, is_staff: bool) -> Result<User> {
-        let mut errors = FieldErrors::default();
-        let username = errors.check("username", Username::parse(&registration.username));
-        let email = errors.check("email", Email::parse(&registration.email));
-        let password = errors.check(
-            "password",
-            Password::parse(&registration.password, &registration.username),
-        );
-        let (Some(username), Some(email), Some(password)) = (username, email, password) else {
-            return Err(Error::Validation(errors));
-        };
+    async fn create(&self, account: ParsedAccount, is_staff: bool) -> Result<User> {
+        let ParsedAccount {
+            username,
+            email,
+            password,
+        } = account;
         let password_hash = self.passwords.hash(&password).await?;
         let created = self
             .users

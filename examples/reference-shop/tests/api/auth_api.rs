@@ -535,3 +535,60 @@ async fn a_stranger_failing_from_elsewhere_does_not_shut_the_owner_out() {
         StatusCode::TOO_MANY_REQUESTS
     );
 }
+
+#[tokio::test]
+async fn one_address_is_held_to_its_logins_and_registrations_when_so_configured() {
+    let app = spawn_app_with(&[
+        ("AUTH_CLIENT_ATTEMPTS", "4"),
+        ("LOGIN_WINDOW_SECONDS", "600"),
+        ("TRUSTED_PROXY_HOPS", "1"),
+    ])
+    .await;
+    let post = |path: &'static str, client: &'static str, body: serde_json::Value| {
+        let request = app
+            .client
+            .post(app.url(path))
+            .header("x-forwarded-for", client)
+            .json(&body);
+        async move { decode(request.send().await.unwrap()).await.0 }
+    };
+    let register = |client, username: &str| {
+        post(
+            "/api/auth/register/",
+            client,
+            json!({"username": username, "email": format!("{username}@example.com"),
+                   "password": "secret-phrase-1"}),
+        )
+    };
+    let login = |client, username: &str| {
+        post(
+            "/api/auth/login/",
+            client,
+            json!({"username": username, "password": "wrong"}),
+        )
+    };
+    let busy = "198.51.100.1";
+
+    // Four password hashes from one address, whatever the accounts…
+    assert_eq!(register(busy, "first").await, StatusCode::CREATED);
+    assert_eq!(register(busy, "second").await, StatusCode::CREATED);
+    assert_eq!(login(busy, "first").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(login(busy, "nobody").await, StatusCode::UNAUTHORIZED);
+    // …then neither kind is checked from there until the window closes.
+    assert_eq!(register(busy, "third").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(login(busy, "second").await, StatusCode::TOO_MANY_REQUESTS);
+    // A registration that hashes nothing is answered on its merits.
+    let invalid = post(
+        "/api/auth/register/",
+        busy,
+        json!({"username": "fourth", "email": "not an address", "password": "secret-phrase-1"}),
+    );
+    assert_eq!(invalid.await, StatusCode::BAD_REQUEST);
+
+    // Other addresses are not held back.
+    assert_eq!(register("203.0.113.7", "third").await, StatusCode::CREATED);
+    assert_eq!(
+        login("203.0.113.7", "second").await,
+        StatusCode::UNAUTHORIZED
+    );
+}
