@@ -56,6 +56,17 @@ pub struct TaskClaim {
     pub attempt: u32,
 }
 
+/// Tasks of one job that no worker has taken for a long while: see [`TaskQueue::stranded`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrandedJob {
+    /// The job's persisted name.
+    pub job: String,
+    /// How many of its tasks are stranded.
+    pub tasks: u64,
+    /// When the longest-waiting of them fell due.
+    pub oldest_due: Timestamp,
+}
+
 /// A queue of tasks that survives restarts.
 ///
 /// Delivery is at least once: a task claimed by a worker that dies becomes claimable again when
@@ -122,6 +133,20 @@ pub trait TaskQueue: Send + Sync + 'static {
     /// Gives up on a task that failed under `claim`, keeping it with its last error for
     /// inspection.
     async fn bury(&self, claim: TaskClaim, error: &str) -> Result<()>;
+
+    /// The tasks of jobs other than `jobs` that have been due for longer than `due_for` at
+    /// `now`, unclaimed (never claimed, or their last lease run out) and not buried, counted
+    /// per job in name order.
+    ///
+    /// A worker claims only the jobs it knows, so these are tasks no worker that knows them
+    /// has come for: a job whose workers are down, or one that no deployed version has any
+    /// more. Left alone they wait for ever, and every claim reads past them.
+    async fn stranded(
+        &self,
+        jobs: &[&str],
+        now: Timestamp,
+        due_for: Duration,
+    ) -> Result<Vec<StrandedJob>>;
 
     /// Waits until a task may have become due, or `timeout` has passed: an idle worker calls
     /// this between claims.

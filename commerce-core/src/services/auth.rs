@@ -51,12 +51,14 @@ const BAD_CREDENTIALS: &str = "no active account found with the given credential
 /// guessers elsewhere a fresh allowance.
 ///
 /// `client_attempts`, off by default, holds one address to that many logins and registrations
-/// together, whatever the accounts. Each costs a password hash, and the shop hashes no more
+/// together, whatever the accounts. Most cost a password hash, and the shop hashes no more
 /// than one password per core at a time, so one address sending them fast would otherwise
-/// keep every other client's login waiting. It is off by default because it is only as good
-/// as the shop's idea of the client's address: behind a proxy the shop does not know of
-/// (`TRUSTED_PROXY_HOPS` too low), every client has the proxy's address and the limit would
-/// hold all of them together.
+/// keep every other client's login waiting. Every login attempt counts, successful or not,
+/// and so does every registration whose fields are valid, a taken name included. Requests
+/// from an address the shop cannot tell are not held to it: they would all share one
+/// allowance. It is off by default because it is only as good as the shop's idea of the
+/// client's address: behind a proxy the shop does not know of (`TRUSTED_PROXY_HOPS` too low),
+/// every client has the proxy's address and the limit would hold all of them together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginLimit {
     /// Attempts allowed per window at one account from one client address; 0 turns this limit
@@ -85,8 +87,8 @@ impl Default for LoginLimit {
     }
 }
 
-/// Counts login attempts per account, and per account and client address, against a
-/// [`LoginLimit`].
+/// Counts login attempts per client address, per account and client address, and per
+/// account, and registrations per client address, against a [`LoginLimit`].
 #[derive(Clone)]
 struct LoginThrottle {
     limiter: Arc<dyn RateLimiter>,
@@ -96,7 +98,8 @@ struct LoginThrottle {
 /// The limiter's keys for one login attempt. Hashed, so that a key's length does not depend on
 /// what a client sends, and no username or address is stored in the clear.
 struct LoginKeys {
-    client: String,
+    /// `None` for an address the shop cannot tell.
+    client: Option<String>,
     account: String,
     account_from_client: String,
 }
@@ -110,7 +113,7 @@ impl LoginKeys {
         Self {
             account_from_client: format!("login:{account}:{source}"),
             account: format!("login:{account}"),
-            client: client_key(&source),
+            client: client.map(|_| client_key(&source)),
         }
     }
 }
@@ -122,7 +125,8 @@ fn source_key(client: Option<IpAddr>) -> String {
     sha256_hex(source.as_bytes(), 16)
 }
 
-/// The limiter's key for everything a source attempts, logins and registrations alike.
+/// The limiter's key for everything a source attempts, logins and registrations alike, from
+/// its [`source_key`].
 fn client_key(source: &str) -> String {
     format!("auth:{source}")
 }
@@ -175,7 +179,9 @@ impl LoginThrottle {
     /// concurrency: racing guesses are each counted, none checked beyond the limit. A limiter
     /// that cannot count lets the attempt through: logging in matters more than throttling.
     async fn admit(&self, keys: &LoginKeys) -> Result<()> {
-        self.count(&keys.client, self.limit.client_attempts).await?;
+        if let Some(client) = &keys.client {
+            self.count(client, self.limit.client_attempts).await?;
+        }
         self.count(&keys.account_from_client, self.limit.attempts)
             .await?;
         self.count(&keys.account, self.limit.account_attempts).await
@@ -183,11 +189,13 @@ impl LoginThrottle {
 
     /// Counts a registration from `client` in the client's window across accounts.
     async fn admit_registration(&self, client: Option<IpAddr>) -> Result<()> {
-        if self.limit.client_attempts == 0 {
-            return Ok(());
+        match client {
+            Some(_) if self.limit.client_attempts > 0 => {
+                let key = client_key(&source_key(client));
+                self.count(&key, self.limit.client_attempts).await
+            }
+            _ => Ok(()),
         }
-        let key = client_key(&source_key(client));
-        self.count(&key, self.limit.client_attempts).await
     }
 
     async fn count(&self, key: &str, allowed: u64) -> Result<()> {
@@ -200,7 +208,7 @@ impl LoginThrottle {
             }),
             Ok(_) => Ok(()),
             Err(error) => {
-                tracing::warn!(%error, "login attempts could not be counted; not limiting");
+                tracing::warn!(%error, "sign-in attempts could not be counted; not limiting");
                 Ok(())
             }
         }
@@ -303,7 +311,8 @@ impl AuthService {
     /// username is unknown, the password wrong or the account inactive; with
     /// `TooManyRequests`, without checking the password, once the username has had more
     /// attempts than its [`LoginLimit`] allows from `client` or from everywhere (known or not,
-    /// so the refusal reveals nothing either).
+    /// so the refusal reveals nothing either), or `client` more logins and registrations than
+    /// [`LoginLimit::client_attempts`] allows.
     pub async fn login(
         &self,
         username: &str,
@@ -445,5 +454,16 @@ mod tests {
             here.account_from_client,
             LoginKeys::new("guarded", Some(address("203.0.113.7"))).account_from_client
         );
+    }
+
+    #[test]
+    fn a_client_counts_as_one_whatever_the_account_unless_it_cannot_be_told() {
+        let ann = LoginKeys::new("ann", Some(address("203.0.113.7")));
+        let bob = LoginKeys::new("bob", Some(address("203.0.113.7")));
+        let elsewhere = LoginKeys::new("ann", Some(address("198.51.100.1")));
+        assert!(ann.client.is_some());
+        assert_eq!(ann.client, bob.client);
+        assert_ne!(ann.client, elsewhere.client);
+        assert_eq!(LoginKeys::new("ann", None).client, None);
     }
 }

@@ -17,10 +17,15 @@ use tokio::sync::Notify;
 
 use crate::domain::TaskId;
 use crate::error::{Error, Result};
-use crate::ports::{ClaimedTask, NewTask, TaskQueue};
+use crate::ports::{ClaimedTask, NewTask, StrandedJob, TaskQueue};
 
 /// The most tasks a worker claims at once.
 pub const BATCH: usize = 32;
+
+/// How long a task of a job the worker does not know may have been due before the worker
+/// warns of it, and how often it looks: long enough for any rolling deploy to have brought up
+/// the instances that run it.
+const STRANDED_AFTER: Duration = Duration::from_secs(60 * 60);
 
 /// A unit of background work.
 pub trait BackgroundJob: Serialize + DeserializeOwned + Send + 'static {
@@ -158,10 +163,16 @@ impl Worker {
         self.lease * 3 / 4
     }
 
-    /// Runs until `shutdown` completes; tasks in progress are finished first.
+    /// Runs until `shutdown` completes; tasks in progress are finished first. Hourly, and
+    /// once at the start, warns of [stranded tasks](Self::stranded_tasks).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let mut next_stranded_check = tokio::time::Instant::now();
         loop {
+            if tokio::time::Instant::now() >= next_stranded_check {
+                self.warn_of_stranded_tasks().await;
+                next_stranded_check += STRANDED_AFTER;
+            }
             match self.run_batch().await {
                 Ok(0) => {}
                 Ok(_) => continue,
@@ -213,6 +224,32 @@ impl Worker {
             port.complete_many(&done).await?;
         }
         Ok(tasks.len())
+    }
+
+    /// Tasks of jobs this worker does not run that have been due for over an hour: no worker
+    /// that runs them is up, or no deployed version has their job any more. They wait until
+    /// one is, or until someone deletes them.
+    pub async fn stranded_tasks(&self) -> Result<Vec<StrandedJob>> {
+        self.queue
+            .port()
+            .stranded(&self.jobs, Utc::now(), STRANDED_AFTER)
+            .await
+    }
+
+    async fn warn_of_stranded_tasks(&self) {
+        // An unavailable queue is reported by the claims that follow.
+        let Ok(stranded) = self.stranded_tasks().await else {
+            return;
+        };
+        for job in stranded {
+            tracing::warn!(
+                job = %job.job,
+                tasks = job.tasks,
+                oldest_due = %job.oldest_due,
+                "tasks of a job this worker does not run have waited over an hour; \
+                 start a worker that runs it, or delete them"
+            );
+        }
     }
 
     async fn failed(&self, task: &ClaimedTask, error: &Error) -> Result<()> {

@@ -158,6 +158,7 @@ macro_rules! task_queue_conformance {
                 claims_and_completes_many,
                 outcomes_of_a_superseded_claim_change_nothing,
                 claims_only_the_jobs_asked_for,
+                stranded_tasks_are_counted_per_job,
             ]
         );
     };

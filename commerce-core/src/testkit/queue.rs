@@ -8,7 +8,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use crate::domain::Timestamp;
-use crate::ports::{ClaimedTask, NewTask, TaskQueue};
+use crate::ports::{ClaimedTask, NewTask, StrandedJob, TaskQueue};
 
 const LEASE: Duration = Duration::from_secs(30);
 
@@ -205,9 +205,81 @@ pub async fn claims_only_the_jobs_asked_for<Q: TaskQueue>(queue: Arc<Q>) {
     assert!(queue.claim(&[], now, LEASE).await.unwrap().is_none());
 
     let known = queue
-        .claim(&["mail", "from a newer version"], later(now, 3600), LEASE)
+        .claim(&["mail", "from a newer version"], now, LEASE)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((known.id, known.attempt), (newer, 1), "no attempt counted");
+    assert_eq!(
+        (known.id, known.attempt),
+        (newer, 1),
+        "neither leased nor counted when passed over"
+    );
+}
+
+/// Tasks of jobs other than the ones named, due for longer than asked and neither leased nor
+/// buried, are counted per job, with the moment the longest-waiting fell due.
+pub async fn stranded_tasks_are_counted_per_job<Q: TaskQueue>(queue: Arc<Q>) {
+    use chrono::SubsecRound;
+    const HOUR: Duration = Duration::from_secs(3600);
+    let now = Utc::now().trunc_subsecs(0);
+    let enqueue = |job: &'static str, due_seconds_ago: i64| {
+        let queue = queue.clone();
+        async move {
+            queue
+                .enqueue(task(job, later(now, -due_seconds_ago)))
+                .await
+                .unwrap()
+        }
+    };
+    enqueue("mail", 7200).await;
+    enqueue("retired", 10_800).await;
+    enqueue("retired", 7200).await;
+    enqueue("retired", 600).await;
+    enqueue("elsewhere", 7200).await;
+    enqueue("gone", 7200).await;
+    queue
+        .claim(&["elsewhere"], now, LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    let gone = queue.claim(&["gone"], now, LEASE).await.unwrap().unwrap();
+    queue.bury(gone.claim(), "gave up").await.unwrap();
+
+    let retired = StrandedJob {
+        job: "retired".into(),
+        tasks: 2,
+        oldest_due: later(now, -10_800),
+    };
+    assert_eq!(
+        queue.stranded(&["mail"], now, HOUR).await.unwrap(),
+        std::slice::from_ref(&retired),
+        "not the job asked for, the recent task, the leased one or the buried one"
+    );
+    let elsewhere = StrandedJob {
+        job: "elsewhere".into(),
+        tasks: 1,
+        oldest_due: later(now, -7200),
+    };
+    assert_eq!(
+        queue
+            .stranded(&["mail"], later(now, 31), HOUR)
+            .await
+            .unwrap(),
+        [elsewhere, retired],
+        "a task whose lease ran out is stranded again"
+    );
+    assert!(
+        queue
+            .stranded(&["mail", "retired", "elsewhere"], later(now, 31), HOUR)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        queue
+            .stranded(&[], now, Duration::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use commerce_core::Result;
 use commerce_core::domain::{TaskId, Timestamp};
-use commerce_core::ports::{ClaimedTask, NewTask, TaskClaim, TaskQueue};
+use commerce_core::ports::{ClaimedTask, NewTask, StrandedJob, TaskClaim, TaskQueue};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -173,6 +173,41 @@ impl TaskQueue for PostgresDatabase {
         .await
         .map_err(db_error)?;
         Ok(())
+    }
+
+    async fn stranded(
+        &self,
+        jobs: &[&str],
+        now: Timestamp,
+        due_for: Duration,
+    ) -> Result<Vec<StrandedJob>> {
+        let Some(due_before) = chrono::Duration::from_std(due_for)
+            .ok()
+            .and_then(|due_for| now.checked_sub_signed(due_for))
+        else {
+            return Ok(Vec::new());
+        };
+        let rows: Vec<(String, i64, Timestamp)> = sqlx::query_as(
+            "SELECT job, COUNT(*), MIN(run_at) FROM tasks
+             WHERE buried_at IS NULL AND run_at <= $2
+               AND (locked_until IS NULL OR locked_until <= $3)
+               AND job <> ALL($1)
+             GROUP BY job ORDER BY job",
+        )
+        .bind(jobs)
+        .bind(due_before)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(job, tasks, oldest_due)| StrandedJob {
+                job,
+                tasks: u64::try_from(tasks).unwrap_or(0),
+                oldest_due,
+            })
+            .collect())
     }
 
     async fn wait_for_tasks(&self, timeout: Duration) {

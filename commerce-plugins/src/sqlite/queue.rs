@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use commerce_core::domain::{TaskId, Timestamp};
-use commerce_core::ports::{ClaimedTask, NewTask, TaskClaim, TaskQueue};
+use commerce_core::ports::{ClaimedTask, NewTask, StrandedJob, TaskClaim, TaskQueue};
 use commerce_core::{Error, Result};
 
 use super::{BACKEND, SqliteDatabase, db_error};
@@ -142,5 +142,40 @@ impl TaskQueue for SqliteDatabase {
         .await
         .map_err(db_error)?;
         Ok(())
+    }
+
+    async fn stranded(
+        &self,
+        jobs: &[&str],
+        now: Timestamp,
+        due_for: Duration,
+    ) -> Result<Vec<StrandedJob>> {
+        let Some(due_before) = chrono::Duration::from_std(due_for)
+            .ok()
+            .and_then(|due_for| now.checked_sub_signed(due_for))
+        else {
+            return Ok(Vec::new());
+        };
+        let rows: Vec<(String, i64, Timestamp)> = sqlx::query_as(
+            "SELECT job, COUNT(*), MIN(run_at) FROM tasks
+             WHERE buried_at IS NULL AND run_at <= $2
+               AND (locked_until IS NULL OR locked_until <= $3)
+               AND job NOT IN (SELECT value FROM json_each($1))
+             GROUP BY job ORDER BY job",
+        )
+        .bind(serde_json::to_string(jobs).map_err(|e| Error::backend(BACKEND, e))?)
+        .bind(due_before)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(job, tasks, oldest_due)| StrandedJob {
+                job,
+                tasks: u64::try_from(tasks).unwrap_or(0),
+                oldest_due,
+            })
+            .collect())
     }
 }

@@ -209,7 +209,11 @@ async fn a_task_of_a_job_this_worker_does_not_know_waits_for_one_that_does() {
     })
     .await
     .unwrap();
-    let old_version = Worker::new(jobs.clone(), JobRegistry::default());
+    let mut old_jobs = JobRegistry::default();
+    old_jobs
+        .register::<MailUnknownRecipient>(Seen::default())
+        .unwrap();
+    let old_version = Worker::new(jobs.clone(), old_jobs);
     for _ in 0..3 {
         assert_eq!(old_version.run_batch().await.unwrap(), 0);
     }
@@ -226,6 +230,33 @@ async fn a_task_of_a_job_this_worker_does_not_know_waits_for_one_that_does() {
     let new_version = Worker::new(jobs, registry);
     assert_eq!(new_version.run_batch().await.unwrap(), 1);
     assert_eq!(*seen.names.lock().unwrap(), ["ann"]);
+}
+
+/// A task no running worker knows is not buried, but it is not kept quiet either: after an
+/// hour the workers that pass it over report it.
+#[tokio::test]
+async fn a_task_no_worker_knows_is_reported_after_an_hour() {
+    let (jobs, _db, _dir) = queue().await;
+    let due = |minutes_ago| NewTask {
+        job: "retired".into(),
+        payload: serde_json::json!({}),
+        run_at: chrono::Utc::now() - chrono::Duration::minutes(minutes_ago),
+        max_attempts: 5,
+    };
+    jobs.port().enqueue(due(5)).await.unwrap();
+    let mut registry = JobRegistry::default();
+    registry.register::<Greet>(Seen::default()).unwrap();
+    let worker = Worker::new(jobs.clone(), registry);
+    assert!(worker.stranded_tasks().await.unwrap().is_empty(), "not yet");
+
+    jobs.port().enqueue(due(90)).await.unwrap();
+    jobs.port().enqueue(due(61)).await.unwrap();
+    let stranded = worker.stranded_tasks().await.unwrap();
+    assert_eq!(stranded.len(), 1, "{stranded:?}");
+    assert_eq!(
+        (stranded[0].job.as_str(), stranded[0].tasks),
+        ("retired", 2)
+    );
 }
 
 /// The mail transport is the one thing replaced here: it records instead of sending.

@@ -540,55 +540,69 @@ async fn a_stranger_failing_from_elsewhere_does_not_shut_the_owner_out() {
 async fn one_address_is_held_to_its_logins_and_registrations_when_so_configured() {
     let app = spawn_app_with(&[
         ("AUTH_CLIENT_ATTEMPTS", "4"),
+        ("LOGIN_ACCOUNT_ATTEMPTS", "2"),
         ("LOGIN_WINDOW_SECONDS", "600"),
         ("TRUSTED_PROXY_HOPS", "1"),
     ])
     .await;
     let post = |path: &'static str, client: &'static str, body: serde_json::Value| {
-        let request = app
-            .client
+        app.client
             .post(app.url(path))
             .header("x-forwarded-for", client)
-            .json(&body);
-        async move { decode(request.send().await.unwrap()).await.0 }
+            .json(&body)
+            .send()
     };
     let register = |client, username: &str| {
-        post(
-            "/api/auth/register/",
-            client,
-            json!({"username": username, "email": format!("{username}@example.com"),
-                   "password": "secret-phrase-1"}),
-        )
+        let body = json!({"username": username, "email": format!("{username}@example.com"),
+                          "password": "secret-phrase-1"});
+        async move {
+            decode(post("/api/auth/register/", client, body).await.unwrap())
+                .await
+                .0
+        }
     };
     let login = |client, username: &str| {
-        post(
-            "/api/auth/login/",
-            client,
-            json!({"username": username, "password": "wrong"}),
-        )
+        let body = json!({"username": username, "password": "wrong"});
+        async move {
+            decode(post("/api/auth/login/", client, body).await.unwrap())
+                .await
+                .0
+        }
     };
     let busy = "198.51.100.1";
+    let other = "203.0.113.7";
 
-    // Four password hashes from one address, whatever the accounts…
+    // Four attempts from one address, whatever the accounts; a taken name was hashed too…
     assert_eq!(register(busy, "first").await, StatusCode::CREATED);
-    assert_eq!(register(busy, "second").await, StatusCode::CREATED);
+    assert_eq!(register(busy, "first").await, StatusCode::BAD_REQUEST);
     assert_eq!(login(busy, "first").await, StatusCode::UNAUTHORIZED);
     assert_eq!(login(busy, "nobody").await, StatusCode::UNAUTHORIZED);
     // …then neither kind is checked from there until the window closes.
-    assert_eq!(register(busy, "third").await, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(login(busy, "second").await, StatusCode::TOO_MANY_REQUESTS);
-    // A registration that hashes nothing is answered on its merits.
-    let invalid = post(
+    let refused = post(
         "/api/auth/register/",
         busy,
-        json!({"username": "fourth", "email": "not an address", "password": "secret-phrase-1"}),
-    );
-    assert_eq!(invalid.await, StatusCode::BAD_REQUEST);
+        json!({"username": "second", "email": "second@example.com", "password": "secret-phrase-1"}),
+    )
+    .await
+    .unwrap();
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=600).contains(&retry_after), "{retry_after}");
+    assert_eq!(decode(refused).await.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(login(busy, "victim").await, StatusCode::TOO_MANY_REQUESTS);
+    // A registration that hashes nothing is answered on its merits.
+    let invalid =
+        json!({"username": "third", "email": "not an address", "password": "secret-phrase-1"});
+    let invalid = post("/api/auth/register/", busy, invalid).await.unwrap();
+    assert_eq!(decode(invalid).await.0, StatusCode::BAD_REQUEST);
 
-    // Other addresses are not held back.
-    assert_eq!(register("203.0.113.7", "third").await, StatusCode::CREATED);
-    assert_eq!(
-        login("203.0.113.7", "second").await,
-        StatusCode::UNAUTHORIZED
-    );
+    // Other addresses are not held back, and the login refused at the busy address used up
+    // none of the account's two.
+    assert_eq!(register(other, "second").await, StatusCode::CREATED);
+    assert_eq!(login(other, "victim").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(login(other, "victim").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(login(other, "victim").await, StatusCode::TOO_MANY_REQUESTS);
 }
