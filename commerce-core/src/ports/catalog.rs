@@ -136,6 +136,17 @@ pub struct IndexDocument {
     pub created_at: Timestamp,
 }
 
+/// Whether [`CatalogStore::update_product`] writes the product's stock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StockWrite {
+    /// Sets it to the record's `stock`: staff counted it, or replaced the whole product.
+    Set,
+    /// Leaves it as the update finds it. Orders take from it between the read a patch starts
+    /// from and the write, so writing back the figure read would undo their decrements and let
+    /// the units they took be sold again.
+    Keep,
+}
+
 /// Stores the catalogue.
 ///
 /// Every write that changes a product (its own fields, its stock, its category's name, its
@@ -181,8 +192,14 @@ pub trait CatalogStore: Send + Sync + 'static {
     /// one `create_product` per product; the same rules hold. Returns how many were created.
     async fn import_products(&self, products: &[ProductRecord]) -> Result<u64>;
 
-    /// Replaces a product's fields; errors as for create, and `NotFound`.
-    async fn update_product(&self, id: ProductId, product: ProductRecord) -> Result<Product>;
+    /// Replaces a product's fields, its stock only with [`StockWrite::Set`]; errors as for
+    /// create, and `NotFound`.
+    async fn update_product(
+        &self,
+        id: ProductId,
+        product: ProductRecord,
+        stock: StockWrite,
+    ) -> Result<Product>;
 
     /// Deletes a product; `NotFound` if there is none.
     async fn delete_product(&self, id: ProductId) -> Result<()>;

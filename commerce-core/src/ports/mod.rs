@@ -21,7 +21,7 @@ pub use cache::{Cache, CacheExt};
 pub use cart::{CartAddition, CartStore};
 pub use catalog::{
     CatalogChange, CatalogStore, IndexDocument, ProductFilter, ProductListQuery, ProductOrdering,
-    ProductPage,
+    ProductPage, StockWrite,
 };
 pub use health::ReadinessCheck;
 pub use mail::{Mailer, OutgoingMail};

@@ -15,7 +15,9 @@ use crate::domain::{
     Category, CategoryId, CategoryRecord, Currency, Money, Product, ProductId, ProductRecord,
 };
 use crate::error::{Error, FieldErrors, Result};
-use crate::ports::{CatalogStore, ProductFilter, ProductListQuery, ProductOrdering, SearchQuery};
+use crate::ports::{
+    CatalogStore, ProductFilter, ProductListQuery, ProductOrdering, SearchQuery, StockWrite,
+};
 
 /// The default and largest page sizes of product lists.
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
@@ -359,8 +361,15 @@ impl CatalogService {
             .product_to_update(id)
             .await?
             .ok_or(Error::NotFound("product"))?;
+        // A patch that leaves stock out must not write back the figure read above: orders may
+        // have taken from it since.
+        let stock = if mode == WriteMode::Replace || input.stock.is_some() {
+            StockWrite::Set
+        } else {
+            StockWrite::Keep
+        };
         let record = self.product_record(Some(current), input, mode)?;
-        let updated = self.store.update_product(id, record).await?;
+        let updated = self.store.update_product(id, record, stock).await?;
         self.after_write().await?;
         Ok(updated)
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::Error;
 use crate::domain::{CategoryId, CategoryRecord, Product, ProductId, ProductRecord};
-use crate::ports::{CatalogStore, ProductFilter, ProductListQuery, ProductOrdering};
+use crate::ports::{CatalogStore, ProductFilter, ProductListQuery, ProductOrdering, StockWrite};
 
 fn category(name: &str, parent: Option<CategoryId>) -> CategoryRecord {
     CategoryRecord {
@@ -143,7 +143,10 @@ pub async fn products_round_trip<S: CatalogStore>(store: Arc<S>) {
 
     let mut record = product("Gyokuro", tea.id, 99, 0);
     record.is_active = false;
-    let updated = store.update_product(created.id, record).await.unwrap();
+    let updated = store
+        .update_product(created.id, record, StockWrite::Set)
+        .await
+        .unwrap();
     assert_eq!(updated.id, created.id);
     assert_eq!(
         (updated.name.as_str(), updated.price_minor),
@@ -160,7 +163,7 @@ pub async fn products_round_trip<S: CatalogStore>(store: Arc<S>) {
     ));
     assert!(matches!(
         store
-            .update_product(created.id, product("X", tea.id, 1, 1))
+            .update_product(created.id, product("X", tea.id, 1, 1), StockWrite::Set)
             .await,
         Err(Error::NotFound(_))
     ));
@@ -194,7 +197,10 @@ pub async fn product_skus_and_slugs_are_unique<S: CatalogStore>(store: Arc<S>) {
     // Keeping its own SKU on update is no conflict.
     let mut same = product("Sencha", tea.id, 200, 1);
     same.sku = first.sku.clone();
-    store.update_product(first.id, same).await.unwrap();
+    store
+        .update_product(first.id, same, StockWrite::Set)
+        .await
+        .unwrap();
 }
 
 struct Fixture {
@@ -392,7 +398,7 @@ pub async fn every_product_write_is_logged<S: CatalogStore>(store: Arc<S>) {
     assert!(start >= 2);
 
     store
-        .update_product(a.id, product("A2", tea.id, 2, 1))
+        .update_product(a.id, product("A2", tea.id, 2, 1), StockWrite::Set)
         .await
         .unwrap();
     store.delete_product(b.id).await.unwrap();
@@ -422,7 +428,7 @@ pub async fn old_changes_are_pruned<S: CatalogStore>(store: Arc<S>) {
         .unwrap();
     for price in 2..=5 {
         store
-            .update_product(a.id, product("A", tea.id, price, 1))
+            .update_product(a.id, product("A", tea.id, price, 1), StockWrite::Set)
             .await
             .unwrap();
     }
@@ -442,7 +448,7 @@ pub async fn old_changes_are_pruned<S: CatalogStore>(store: Arc<S>) {
     assert_eq!(store.prune_changes(latest + 1, 100).await.unwrap(), 2);
     assert!(store.changes_since(0, 100).await.unwrap().is_empty());
     store
-        .update_product(a.id, product("A", tea.id, 6, 1))
+        .update_product(a.id, product("A", tea.id, 6, 1), StockWrite::Set)
         .await
         .unwrap();
     let next = store.changes_since(0, 100).await.unwrap();
@@ -497,16 +503,22 @@ pub async fn unfiltered_totals_follow_every_write<S: CatalogStore>(store: Arc<S>
         is_active: false,
         ..product("Green", tea.id, 1, 1)
     };
-    store.update_product(green.id, deactivated).await.unwrap();
+    store
+        .update_product(green.id, deactivated, StockWrite::Set)
+        .await
+        .unwrap();
     assert_eq!(totals(&*store).await, (5, 2));
     let restocked = ProductRecord {
         is_active: false,
         ..product("Green", tea.id, 2, 9)
     };
-    store.update_product(green.id, restocked).await.unwrap();
+    store
+        .update_product(green.id, restocked, StockWrite::Set)
+        .await
+        .unwrap();
     assert_eq!(totals(&*store).await, (5, 2));
     store
-        .update_product(hidden.id, product("Hidden", tea.id, 1, 1))
+        .update_product(hidden.id, product("Hidden", tea.id, 1, 1), StockWrite::Set)
         .await
         .unwrap();
     assert_eq!(totals(&*store).await, (5, 3));

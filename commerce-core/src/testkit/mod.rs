@@ -94,6 +94,7 @@ macro_rules! order_store_conformance {
             placing_an_order_is_one_transaction,
             placing_an_order_takes_its_quantities_from_the_cart,
             concurrent_checkouts_never_oversell,
+            product_updates_keep_the_stock_orders_took,
             idempotency_keys_make_one_order,
             status_changes_are_conditional,
             orders_list_newest_first,

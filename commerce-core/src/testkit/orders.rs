@@ -11,7 +11,7 @@ use crate::domain::{
 };
 use crate::ports::{
     CartLineTaken, CartStore, CatalogStore, CheckoutProblemKind, IdempotencyKey, NewOrder, NewTask,
-    OrderListQuery, OrderStore, PlaceOrderOutcome, TaskQueue, UserStore,
+    OrderListQuery, OrderStore, PlaceOrderOutcome, StockWrite, TaskQueue, UserStore,
 };
 
 /// Everything a checkout touches, in one backend.
@@ -216,7 +216,10 @@ pub async fn additions_stay_within_stock_and_limit<S: ShopStore>(store: Arc<S>) 
         stock: mug.stock,
         is_active: false,
     };
-    store.update_product(mug.id, record).await.unwrap();
+    store
+        .update_product(mug.id, record, StockWrite::Set)
+        .await
+        .unwrap();
     let inactive = store.add_to_cart(ann, mug.id, 1, 1_000).await.unwrap();
     assert_eq!(inactive.added, None);
     assert_eq!(inactive.product.map(|p| p.is_active), Some(false));
@@ -375,6 +378,47 @@ pub async fn placing_an_order_is_one_transaction<S: ShopStore>(store: Arc<S>) {
             .unwrap()
             .is_none()
     );
+}
+
+/// A product update that keeps the stock leaves what orders took since it read the product
+/// taken; one that sets it sets it.
+pub async fn product_updates_keep_the_stock_orders_took<S: ShopStore>(store: Arc<S>) {
+    let ann = user(&*store, "ann").await;
+    let tea = product(&*store, "Tea", 250, 10).await;
+    let read = store.product_to_update(tea.id).await.unwrap().unwrap();
+    let PlaceOrderOutcome::Placed(_) = store
+        .place_order(order_of(ann, &tea, 3, None))
+        .await
+        .unwrap()
+    else {
+        panic!("not placed")
+    };
+    let repriced = ProductRecord {
+        name: read.name.clone(),
+        slug: read.slug.clone(),
+        sku: read.sku.clone(),
+        description: read.description.clone(),
+        price_minor: 300,
+        category: read.category,
+        stock: read.stock,
+        is_active: read.is_active,
+    };
+    let updated = store
+        .update_product(tea.id, repriced.clone(), StockWrite::Keep)
+        .await
+        .unwrap();
+    assert_eq!((updated.price_minor, updated.stock), (300, 7));
+    assert_eq!(stock_of(&*store, tea.id).await, 7);
+
+    let counted = ProductRecord {
+        stock: 12,
+        ..repriced
+    };
+    let updated = store
+        .update_product(tea.id, counted, StockWrite::Set)
+        .await
+        .unwrap();
+    assert_eq!(updated.stock, 12);
 }
 
 /// Concurrent placements for the last units sell exactly the stock.

@@ -10,7 +10,7 @@ use commerce_core::domain::{
 };
 use commerce_core::ports::{
     CatalogChange, CatalogStore, IndexDocument, ProductFilter, ProductListQuery, ProductOrdering,
-    ProductPage,
+    ProductPage, StockWrite,
 };
 use commerce_core::{Error, Result};
 use sqlx::{QueryBuilder, Sqlite};
@@ -310,10 +310,16 @@ impl CatalogStore for SqliteDatabase {
         imported
     }
 
-    async fn update_product(&self, id: ProductId, product: ProductRecord) -> Result<Product> {
+    async fn update_product(
+        &self,
+        id: ProductId,
+        product: ProductRecord,
+        stock: StockWrite,
+    ) -> Result<Product> {
         let updated = sqlx::query_as::<_, ProductRow>(concat!(
             "UPDATE products SET name = $2, slug = $3, sku = $4, description = $5,
-                 price_minor = $6, category_id = $7, stock = $8, is_active = $9, updated_at = $10
+                 price_minor = $6, category_id = $7, stock = COALESCE($8, stock),
+                 is_active = $9, updated_at = $10
              WHERE id = $1 RETURNING ",
             product_columns!()
         ))
@@ -324,7 +330,7 @@ impl CatalogStore for SqliteDatabase {
         .bind(&product.description)
         .bind(product.price_minor)
         .bind(product.category.0)
-        .bind(product.stock)
+        .bind((stock == StockWrite::Set).then_some(product.stock))
         .bind(product.is_active)
         .bind(Utc::now())
         .fetch_optional(&self.pool)

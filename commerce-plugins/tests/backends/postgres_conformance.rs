@@ -22,7 +22,7 @@ use commerce_core::plugin::{PluginFactory, Role};
 use commerce_core::ports::{
     CartStore, CatalogStore, IndexBatch, NewOrder, NewTask, OrderStore, PlaceOrderOutcome,
     ProductFilter, ProductListQuery, ProductOrdering, ReadinessCheck, SearchHits, SearchIndex,
-    SearchQuery, TaskClaim, TaskQueue, UserStore,
+    SearchQuery, StockWrite, TaskClaim, TaskQueue, UserStore,
 };
 use commerce_core::services::orders::Checkout;
 use commerce_core::services::{Principal, SearchIndexer};
@@ -253,7 +253,11 @@ async fn postgres_search_follows_the_catalogue() {
     assert!(found(&search, "audio").await.is_empty());
 
     store
-        .update_product(headphones.id, product("Studio Monitors", audio.id))
+        .update_product(
+            headphones.id,
+            product("Studio Monitors", audio.id),
+            StockWrite::Set,
+        )
         .await
         .unwrap();
     assert!(found(&search, "headphones").await.is_empty());
@@ -355,7 +359,10 @@ async fn changes_are_numbered_in_commit_order() {
     // ...while a short one commits in between, and an indexer reads up to it.
     let mut record = product("Matcha", tea.id);
     record.stock = 9;
-    store.update_product(second.id, record).await.unwrap();
+    store
+        .update_product(second.id, record, StockWrite::Set)
+        .await
+        .unwrap();
     let seen = store.changes_since(start, 100).await.unwrap();
     assert_eq!(
         seen.iter().map(|c| c.product).collect::<Vec<_>>(),

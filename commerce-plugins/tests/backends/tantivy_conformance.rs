@@ -16,6 +16,7 @@ use commerce_core::domain::{CategoryId, ProductId};
 use commerce_core::plugin::{PluginFactory, Role};
 use commerce_core::ports::{
     IndexBatch, IndexDocument, ProductFilter, ReadinessCheck, SearchHits, SearchIndex, SearchQuery,
+    StockWrite,
 };
 use commerce_plugins::tantivy::TantivyIndex;
 use tempfile::TempDir;
@@ -394,7 +395,11 @@ async fn an_index_behind_a_pruned_change_log_rebuilds() {
         .await
         .unwrap();
     store
-        .update_product(kettle.id, product("Steel Kettle", kitchen.id))
+        .update_product(
+            kettle.id,
+            product("Steel Kettle", kitchen.id),
+            StockWrite::Set,
+        )
         .await
         .unwrap();
     let position = ahead.catch_up().await.unwrap();
