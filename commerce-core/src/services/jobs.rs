@@ -163,9 +163,10 @@ impl Worker {
         self.lease * 3 / 4
     }
 
-    /// Runs until `shutdown` completes; tasks in progress are finished first. Hourly, and
-    /// once at the start, warns of [stranded tasks](Self::stranded_tasks).
+    /// Runs until `shutdown` completes; the batch in progress is finished first, and no other
+    /// claimed. Hourly, and once at the start, warns of [stranded tasks](Self::stranded_tasks).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        use futures::FutureExt as _;
         tokio::pin!(shutdown);
         let mut next_stranded_check = tokio::time::Instant::now();
         loop {
@@ -175,6 +176,9 @@ impl Worker {
             }
             match self.run_batch().await {
                 Ok(0) => {}
+                // Checked between full batches too: with a backlog, or retries falling due
+                // every few seconds, a batch may never come back empty.
+                Ok(_) if shutdown.as_mut().now_or_never().is_some() => return,
                 Ok(_) => continue,
                 Err(error) => tracing::warn!(%error, "task queue unavailable"),
             }
@@ -214,16 +218,28 @@ impl Worker {
         }))
         .await;
         let mut done = Vec::with_capacity(tasks.len());
+        let mut failed = Vec::new();
         for (task, outcome) in tasks.iter().zip(outcomes) {
             match outcome {
                 Ok(()) => done.push(task.claim()),
-                Err(error) => self.failed(task, &error).await?,
+                Err(error) => failed.push((task, error)),
             }
         }
+        // Successes first: were they left for after a failure's record, one that could not be
+        // written would have them run again, and their mails sent twice, once the lease ran out.
         if !done.is_empty() {
             port.complete_many(&done).await?;
         }
-        Ok(tasks.len())
+        let mut first_error = None;
+        for (task, error) in failed {
+            if let Err(unrecorded) = self.failed(task, &error).await {
+                first_error.get_or_insert(unrecorded);
+            }
+        }
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(tasks.len()),
+        }
     }
 
     /// Tasks of jobs this worker does not run that have been due for over an hour: no worker

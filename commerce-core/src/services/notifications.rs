@@ -10,6 +10,11 @@ use super::jobs::{BackgroundJob, JobQueue};
 use crate::error::Result;
 use crate::ports::{Mailer, OutgoingMail};
 
+/// How many times a mail job is tried: with the worker's backoff (2 s, 4 s, … capped at an
+/// hour) about four hours, so that a mail server's outage, a provider's throttling or a
+/// credential rotation delays the mail instead of losing it.
+pub const MAIL_ATTEMPTS: u32 = 15;
+
 /// Welcomes a newly registered user by e-mail.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SendWelcomeEmail {
@@ -21,6 +26,7 @@ pub struct SendWelcomeEmail {
 
 impl BackgroundJob for SendWelcomeEmail {
     const NAME: &'static str = "send_welcome_email";
+    const MAX_ATTEMPTS: u32 = MAIL_ATTEMPTS;
     type Context = Arc<dyn Mailer>;
 
     async fn run(self, mailer: Self::Context) -> Result<()> {

@@ -500,6 +500,7 @@ impl SendOrderConfirmation {
 
 impl BackgroundJob for SendOrderConfirmation {
     const NAME: &'static str = "send_order_confirmation";
+    const MAX_ATTEMPTS: u32 = super::notifications::MAIL_ATTEMPTS;
     type Context = ConfirmationContext;
 
     async fn run(self, context: Self::Context) -> Result<()> {

@@ -44,7 +44,16 @@ const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 /// The name of the read replica's readiness check.
 const REPLICA_CHECK: &str = "postgres-replica";
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+/// The migrations, as a migrator that starts against a database a newer release has migrated
+/// further. During a rollback, or a rolling deploy, the previous release's instances start on
+/// a schema with migrations they do not know; those only add what the previous release does
+/// not use (`docs/deploy.md`), so refusing to start would take the fleet down for nothing. A
+/// migration it knows whose file differs from the one applied is still refused.
+fn migrator() -> sqlx::migrate::Migrator {
+    let mut migrator = sqlx::migrate!("../migrations/postgres");
+    migrator.set_ignore_missing(true);
+    migrator
+}
 
 /// How a [`PostgresDatabase`] uses its connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,7 +170,7 @@ impl PostgresDatabase {
             .connect_with(PgConnectOptions::clone(&self.pool.connect_options()))
             .await
             .map_err(db_error)?;
-        let migrated = MIGRATOR.run(&session).await;
+        let migrated = migrator().run(&session).await;
         // Ends the session, which releases the advisory lock whatever happened above.
         session.close().await;
         migrated.map_err(migrate_error)

@@ -23,7 +23,16 @@ use sqlx::{Pool, Sqlite};
 
 const BACKEND: &str = "sqlite";
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+/// The migrations, as a migrator that starts against a database a newer release has migrated
+/// further. During a rollback, or a rolling deploy, the previous release's instances start on
+/// a schema with migrations they do not know; those only add what the previous release does
+/// not use (`docs/deploy.md`), so refusing to start would take the fleet down for nothing. A
+/// migration it knows whose file differs from the one applied is still refused.
+fn migrator() -> sqlx::migrate::Migrator {
+    let mut migrator = sqlx::migrate!("../migrations/sqlite");
+    migrator.set_ignore_missing(true);
+    migrator
+}
 
 /// A SQLite database implementing the account, token, catalogue and task-queue ports.
 #[derive(Clone, Debug)]
@@ -61,7 +70,7 @@ impl SqliteDatabase {
 
     /// Applies the migrations not yet applied.
     pub async fn migrate(&self) -> Result<()> {
-        MIGRATOR
+        migrator()
             .run(&self.pool)
             .await
             .map_err(|e| Error::backend(BACKEND, e))

@@ -11,6 +11,7 @@ use commerce_core::domain::{Currency, OrderId, OrderItem};
 use commerce_core::ports::{
     Mailer, NewOrder, NewTask, OrderStore, OutgoingMail, PlaceOrderOutcome,
 };
+use commerce_core::services::jobs::BATCH;
 use commerce_core::services::orders::{
     ConfirmationContext, PlacedLine, PlacedOrder, SendOrderConfirmation,
 };
@@ -389,4 +390,31 @@ async fn a_job_running_past_its_lease_is_stopped_in_time_and_retried() {
     assert_eq!((attempts, buried), (1, false), "waiting for a retry");
     assert!(error.unwrap().contains("out of time"));
     assert_eq!(seen.runs.load(Ordering::SeqCst), 1);
+}
+
+/// Stopping, a worker with a backlog finishes the batch it runs and claims no other, so that a
+/// stop does not wait for the backlog to drain.
+#[tokio::test]
+async fn a_stopping_worker_finishes_its_batch_and_claims_no_other() {
+    let (jobs, db, _dir) = queue().await;
+    let seen = Seen::default();
+    let mut registry = JobRegistry::default();
+    registry.register::<Greet>(seen.clone()).unwrap();
+    for n in 0..40 {
+        jobs.enqueue(&Greet {
+            name: format!("buyer {n}"),
+            fail_times: 0,
+        })
+        .await
+        .unwrap();
+    }
+    Worker::new(jobs, registry)
+        .run(std::future::ready(()))
+        .await;
+    assert_eq!(seen.runs.load(Ordering::SeqCst) as usize, BATCH);
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tasks")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(left as usize, 40 - BATCH);
 }

@@ -619,6 +619,24 @@ async fn concurrent_migrations_apply_each_migration_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_starts_on_a_schema_a_newer_one_migrated() {
+    let Some(server) = server() else { return };
+    let test = TestDatabase::create(server).await;
+    let database = test.instance(PostgresSettings::default()).await;
+    database.migrate().await.unwrap();
+    // As a later release records a migration this one does not have.
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (99999999999999, 'from a newer release', TRUE, '\\x00', 0)",
+    )
+    .execute(database.pool())
+    .await
+    .unwrap();
+    database.migrate().await.unwrap();
+    database.enqueue(task("after")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_workers_wake_when_another_instance_enqueues() {
     let Some((waiting, test)) = fresh().await else {
         return;
