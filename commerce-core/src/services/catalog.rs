@@ -478,17 +478,19 @@ impl CatalogService {
         Ok(money.minor())
     }
 
-    /// Invalidates cached responses and brings this instance's search index up to the write,
-    /// so that the writer's next read, list or search shows it.
+    /// Brings this instance's search index up to the write, then invalidates cached
+    /// responses, so that the writer's next read, list or search shows it. In that order:
+    /// a list cached between the two, under the new generation, would otherwise come from the
+    /// index without the write and stay until the next change.
     ///
     /// The write has committed by now: an indexing failure must not turn its response into an
     /// error (a client retrying a "failed" create would make a second product). The background
     /// indexer applies the change on its next pass.
     async fn after_write(&self) -> Result<()> {
-        self.responses.invalidate_all().await;
         if let Err(error) = self.indexer.catch_up().await {
             tracing::warn!(%error, "search index behind a committed write; retrying in the background");
         }
+        self.responses.invalidate_all().await;
         Ok(())
     }
 

@@ -172,18 +172,27 @@ impl SearchIndexer {
     /// now, it prunes the change log to its newest [`RETAINED_CHANGES`] entries.
     ///
     /// `on_change` runs whenever a pass applied new changes: another instance wrote to the
-    /// catalogue, so caches this instance keeps to itself must forget what they hold.
+    /// catalogue, so caches this instance keeps to itself must forget what they hold. The
+    /// first pass counts too: an instance serves while its index catches up or rebuilds, and
+    /// what it cached from the partial index must go once the index is whole.
     pub async fn run(self, on_change: impl AsyncFn(), shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut seen = None;
+        // An index that cannot say where it is will be rebuilt: anything but its end differs.
+        let mut seen = self
+            .index
+            .applied_through()
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(0);
         let mut pruned_at: Option<tokio::time::Instant> = None;
         loop {
             match self.catch_up().await {
                 Ok(position) => {
-                    if seen.is_some_and(|seen| seen != position) {
+                    if position != seen {
                         on_change().await;
                     }
-                    seen = Some(position);
+                    seen = position;
                     if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
                         pruned_at = Some(tokio::time::Instant::now());
                         match self.prune_log(RETAINED_CHANGES).await {

@@ -416,3 +416,53 @@ async fn an_index_behind_a_pruned_change_log_rebuilds() {
     let hits = behind_index.search(&text("cast")).await.unwrap();
     assert_eq!(hits.ids, [pan.id]);
 }
+
+/// An instance serves while its index is built: the pass that completes the index tells the
+/// caches, which may hold answers from the partial one. An index already whole tells nothing.
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn the_pass_that_builds_the_index_tells_the_caches() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    use commerce_core::ports::CatalogStore;
+    use commerce_core::services::SearchIndexer;
+
+    use crate::records::{category, product};
+
+    let dir = TempDir::new().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shop.db").display());
+    let store = commerce_plugins::sqlite::SqliteDatabase::connect(&url, 4)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let store = Arc::new(store);
+    let kitchen = store.create_category(category("Kitchen")).await.unwrap();
+    store
+        .create_product(product("Copper Kettle", kitchen.id))
+        .await
+        .unwrap();
+
+    // Runs an indexer over `index` for `passes` quarter-second passes; answers how many times
+    // it told the caches.
+    let changes_told = async |index: Arc<TempIndex>, passes: u32| {
+        let told = Arc::new(AtomicU32::new(0));
+        let counter = told.clone();
+        SearchIndexer::new(store.clone(), index)
+            .run(
+                async move || {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                },
+                tokio::time::sleep(Duration::from_millis(250 * u64::from(passes))),
+            )
+            .await;
+        told.load(Ordering::SeqCst)
+    };
+    let index = fresh().await;
+    assert_eq!(changes_told(index.clone(), 3).await, 1, "built: told once");
+    assert_eq!(
+        changes_told(index, 3).await,
+        0,
+        "already whole: nothing to tell"
+    );
+}
