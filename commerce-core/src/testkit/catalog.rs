@@ -591,3 +591,22 @@ pub async fn imports_are_all_or_nothing<S: CatalogStore>(store: Arc<S>) {
     );
     assert!(store.import_products(&[]).await.unwrap() == 0);
 }
+
+/// A deleted product's id is never given to another: carts and orders still name it.
+pub async fn deleted_product_ids_are_never_given_again<S: CatalogStore>(store: Arc<S>) {
+    let tea = store.create_category(category("Tea", None)).await.unwrap();
+    store
+        .create_product(product("Sencha", tea.id, 100, 1))
+        .await
+        .unwrap();
+    let newest = store
+        .create_product(product("Gyokuro", tea.id, 100, 1))
+        .await
+        .unwrap();
+    store.delete_product(newest.id).await.unwrap();
+    let next = store
+        .create_product(product("Matcha", tea.id, 100, 1))
+        .await
+        .unwrap();
+    assert!(next.id.0 > newest.id.0, "{next:?} after {newest:?}");
+}

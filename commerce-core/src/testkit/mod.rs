@@ -76,6 +76,7 @@ macro_rules! catalog_store_conformance {
                 old_changes_are_pruned,
                 index_documents_follow_the_products,
                 imports_are_all_or_nothing,
+                deleted_product_ids_are_never_given_again,
             ]
         );
     };
