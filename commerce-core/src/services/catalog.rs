@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use super::response_cache::ResponseCache;
 use super::search::SearchIndexer;
@@ -128,8 +129,8 @@ impl ProductListPage {
     }
 }
 
-/// Every category, with the cache generation it was read under.
-type CategorySnapshot = Option<(String, Arc<Vec<Category>>)>;
+/// Every category, with the cache generation it was read under and when.
+type CategorySnapshot = Option<(String, Instant, Arc<Vec<Category>>)>;
 
 /// The catalogue service.
 #[derive(Clone)]
@@ -187,16 +188,25 @@ impl CatalogService {
 
     // ---- categories ----
 
-    /// Every category, by name, from a snapshot kept per cache generation.
+    /// Every category, by name, from a snapshot kept per cache generation, and no longer
+    /// than a cached response.
+    ///
+    /// The age limit matters where the generation does not move: a category write through
+    /// another instance with caches of their own (a category change enters no change log, so
+    /// this instance's indexer does not hear of it), or a write whose invalidation the cache
+    /// failed to store. Either is then seen within the response cache's lifetime, as cached
+    /// responses are, instead of never.
     pub async fn categories(&self) -> Result<Arc<Vec<Category>>> {
         let generation = self.responses.generation().await;
-        if let Some((cached_generation, categories)) = &*self.lock_categories()
+        if let Some((cached_generation, read_at, categories)) = &*self.lock_categories()
             && *cached_generation == generation
+            && read_at.elapsed() < self.responses.ttl()
         {
             return Ok(categories.clone());
         }
+        let read_at = Instant::now();
         let categories = Arc::new(self.store.list_categories().await?);
-        *self.lock_categories() = Some((generation, categories.clone()));
+        *self.lock_categories() = Some((generation, read_at, categories.clone()));
         Ok(categories)
     }
 

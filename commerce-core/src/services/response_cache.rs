@@ -89,6 +89,11 @@ impl ResponseCache {
         }
     }
 
+    /// How long an entry is kept at most.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     /// The current generation, starting one if there is none.
     pub async fn generation(&self) -> String {
         match self.cache.get(GENERATION_KEY).await {

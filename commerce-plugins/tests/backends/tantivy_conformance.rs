@@ -466,3 +466,45 @@ async fn the_pass_that_builds_the_index_tells_the_caches() {
         "already whole: nothing to tell"
     );
 }
+
+/// A category written through another instance, whose caches are its own, enters no change log
+/// this instance hears of: its category list still catches up within the response cache's
+/// lifetime, as its cached responses do.
+#[cfg(all(feature = "sqlite", feature = "moka"))]
+#[tokio::test]
+async fn another_instances_category_is_seen_within_the_cache_lifetime() {
+    use std::time::Duration;
+
+    use commerce_core::domain::Currency;
+    use commerce_core::ports::CatalogStore;
+    use commerce_core::services::{CatalogService, ResponseCache, SearchIndexer};
+    use commerce_plugins::moka::MokaCache;
+
+    use crate::records::category;
+
+    let dir = TempDir::new().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shop.db").display());
+    let store = commerce_plugins::sqlite::SqliteDatabase::connect(&url, 4)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let store = Arc::new(store);
+    let lifetime = Duration::from_millis(300);
+    let this_instance = CatalogService::new(
+        store.clone(),
+        SearchIndexer::new(store.clone(), fresh().await),
+        ResponseCache::new(Arc::new(MokaCache::default()), lifetime),
+        Currency::USD,
+    );
+    assert!(this_instance.categories().await.unwrap().is_empty());
+
+    store.create_category(category("Kitchen")).await.unwrap();
+    assert!(
+        this_instance.categories().await.unwrap().is_empty(),
+        "the snapshot holds for now"
+    );
+    tokio::time::sleep(lifetime + Duration::from_millis(50)).await;
+    let categories = this_instance.categories().await.unwrap();
+    let names: Vec<&str> = categories.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["Kitchen"]);
+}
