@@ -15,6 +15,14 @@
 //! contrast, an unreachable Redis fails the build, so a misconfigured `REDIS_URL` is found at
 //! deploy time rather than as a slow shop.
 //!
+//! The manager reconnects when the connection drops, not when it stalls: a Redis that stops
+//! answering without closing (a hung server, a network path that silently drops packets, as
+//! in a failover) times commands out on the same dead connection until the kernel gives up on
+//! it, a quarter of an hour later; and a primary demoted to a replica answers every write
+//! `READONLY`. A [`RedisCache`] made from a URL therefore opens a new connection when a command
+//! times out or meets `READONLY`, so it follows a failover as soon as the address answers
+//! again.
+//!
 //! `rediss://` URLs use rustls (server certificates checked against the system's roots), which
 //! needs a crypto provider: with the default features, ring, through the `postgres` feature.
 //! A build where rustls has neither ring nor aws-lc-rs, or both, panics when connecting
@@ -23,12 +31,12 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, RedisError};
+use ::redis::{Client, ErrorKind, RedisError, ServerErrorKind};
 use async_trait::async_trait;
 use bytes::Bytes;
 use commerce_core::config::Config;
@@ -89,20 +97,29 @@ const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 /// [`CONNECT_TIMEOUT`] is [`Error::Unavailable`], its message naming the address (never the
 /// password).
 pub async fn connect(url: &str) -> Result<ConnectionManager> {
-    let client = Client::open(url).map_err(|e| Error::invalid("REDIS_URL", e.to_string()))?;
-    let address = client.get_connection_info().addr().to_string();
-    let config = ConnectionManagerConfig::new()
+    Ok(open(url).await?.1)
+}
+
+/// The connection manager's settings: this module's timeouts and retries.
+fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
         .set_connection_timeout(Some(ATTEMPT_TIMEOUT))
         .set_response_timeout(Some(RESPONSE_TIMEOUT))
         .set_number_of_retries(RECONNECT_RETRIES)
-        .set_max_delay(Duration::from_secs(1));
+        .set_max_delay(Duration::from_secs(1))
+}
+
+/// As [`connect`], also answering the client, to open the connection again with.
+async fn open(url: &str) -> Result<(Client, ConnectionManager)> {
+    let client = Client::open(url).map_err(|e| Error::invalid("REDIS_URL", e.to_string()))?;
+    let address = client.get_connection_info().addr().to_string();
     match tokio::time::timeout(
         CONNECT_TIMEOUT,
-        ConnectionManager::new_with_config(client, config),
+        ConnectionManager::new_with_config(client.clone(), manager_config()),
     )
     .await
     {
-        Ok(Ok(manager)) => Ok(manager),
+        Ok(Ok(manager)) => Ok((client, manager)),
         Ok(Err(e)) => Err(Error::unavailable(
             BACKEND,
             format!("could not connect to Redis at {address}: {e}"),
@@ -121,7 +138,10 @@ pub async fn connect(url: &str) -> Result<ConnectionManager> {
 /// finding Redis unreachable. The connection recovers by itself once Redis answers again.
 #[derive(Clone)]
 pub struct RedisCache {
-    connection: ConnectionManager,
+    /// Shared by clones, and replaced for all of them when it stalls.
+    connection: Arc<RwLock<ConnectionManager>>,
+    /// What opens the connection again; `None` for a connection given as is.
+    client: Option<Client>,
     /// Prepended to every key; empty for none.
     prefix: Arc<str>,
     /// Shared by clones, which share the connection and so its outages.
@@ -130,6 +150,8 @@ pub struct RedisCache {
 
 impl RedisCache {
     /// A cache over an open connection (see [`connect`]), storing keys exactly as given.
+    /// Having no URL, it cannot open a stalled connection again: prefer
+    /// [`RedisCache::connect`].
     pub fn new(connection: ConnectionManager) -> Self {
         Self::with_prefix(connection, "")
     }
@@ -137,10 +159,11 @@ impl RedisCache {
     /// A cache storing every key under `prefix`, so that several caches share one Redis
     /// without seeing each other's entries: each test takes a key space of its own this way.
     /// Caches that must share entries (and the response cache's generation) need the same
-    /// prefix.
+    /// prefix. As [`new`](Self::new), it cannot open a stalled connection again.
     pub fn with_prefix(connection: ConnectionManager, prefix: impl Into<Arc<str>>) -> Self {
         Self {
-            connection,
+            connection: Arc::new(RwLock::new(connection)),
+            client: None,
             prefix: prefix.into(),
             outage: Arc::new(Outage::new()),
         }
@@ -148,7 +171,38 @@ impl RedisCache {
 
     /// Connects to the Redis at `url` (see [`connect`]) and stores keys exactly as given.
     pub async fn connect(url: &str) -> Result<Self> {
-        Ok(Self::new(connect(url).await?))
+        Self::connect_with_prefix(url, "").await
+    }
+
+    /// Connects to the Redis at `url` (see [`connect`]) and stores keys under `prefix` (see
+    /// [`with_prefix`](Self::with_prefix)).
+    pub async fn connect_with_prefix(url: &str, prefix: impl Into<Arc<str>>) -> Result<Self> {
+        let (client, connection) = open(url).await?;
+        Ok(Self {
+            client: Some(client),
+            ..Self::with_prefix(connection, prefix)
+        })
+    }
+
+    /// A handle to the current connection.
+    fn connection(&self) -> ConnectionManager {
+        // Poisoned only by a panic while replacing it, which leaves the old one: still usable.
+        self.connection
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces a connection that stopped answering with a new one, opened on first use.
+    fn reopen(&self) {
+        let Some(client) = &self.client else { return };
+        match ConnectionManager::new_lazy_with_config(client.clone(), manager_config()) {
+            Ok(fresh) => {
+                *self.connection.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+                tracing::warn!("Redis stopped answering on its connection; opened a new one");
+            }
+            Err(error) => tracing::warn!(%error, "could not open a new Redis connection"),
+        }
     }
 
     /// The prefix every key is stored under; empty for none.
@@ -189,13 +243,17 @@ impl RedisCache {
     {
         // Dropping the command on time-out is safe: a reconnection in progress runs on as a
         // task of its own, and a reply that arrives late is discarded by the connection.
-        match tokio::time::timeout(OPERATION_TIMEOUT, command(self.connection.clone())).await {
+        match tokio::time::timeout(OPERATION_TIMEOUT, command(self.connection())).await {
             Ok(Ok(value)) => {
                 self.outage.end();
                 Ok(value)
             }
             Ok(Err(e)) => {
-                if e.is_io_error() || e.is_unrecoverable_error() {
+                if e.is_timeout() || e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly) {
+                    // The connection is open but useless: stalled, or to a demoted primary.
+                    self.outage.begin();
+                    self.reopen();
+                } else if e.is_io_error() || e.is_unrecoverable_error() {
                     self.outage.begin();
                 } else {
                     // A reply refusing the command (a key of another type, say): Redis is up.
@@ -205,6 +263,7 @@ impl RedisCache {
             }
             Err(_) => {
                 self.outage.begin();
+                self.reopen();
                 Err(Error::unavailable(
                     BACKEND,
                     format!("no answer within {OPERATION_TIMEOUT:?}"),

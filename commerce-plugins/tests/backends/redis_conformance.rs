@@ -52,10 +52,9 @@ impl KeySpace {
 
     /// A new connection (another shop instance) onto this key space.
     async fn instance(&self) -> RedisCache {
-        RedisCache::with_prefix(
-            connect(&self.url).await.expect("connect to TEST_REDIS_URL"),
-            self.prefix.as_str(),
-        )
+        RedisCache::connect_with_prefix(&self.url, self.prefix.as_str())
+            .await
+            .expect("connect to TEST_REDIS_URL")
     }
 
     fn delete_keys(&self) -> redis::RedisResult<()> {
@@ -281,6 +280,90 @@ async fn proxy(listener: TcpListener, target: String) -> tokio::task::JoinHandle
             });
         }
     })
+}
+
+/// Forwards TCP connections to Redis until told to go silent: from then on it keeps every
+/// connection open, reads what the client sends and answers nothing, as a server behind a
+/// network path that drops packets. Connections it was forwarding stay silent for good; new
+/// ones are forwarded again once it is told to speak.
+async fn silent_proxy(listener: TcpListener, target: String) -> Arc<AtomicUsize> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // Bumped by each silence: a connection forwards only in the era it was accepted in.
+    let era = Arc::new(AtomicUsize::new(0));
+    let current = era.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let accepted_in = current.load(Ordering::SeqCst);
+            let current = current.clone();
+            let Ok(server) = TcpStream::connect(target.clone()).await else {
+                continue;
+            };
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = server.into_split();
+            let speaking = move || current.load(Ordering::SeqCst) == accepted_in;
+            let speaking_too = speaking.clone();
+            tokio::spawn(async move {
+                let mut buffer = [0; 4096];
+                while let Ok(n @ 1..) = client_read.read(&mut buffer).await {
+                    if speaking() && server_write.write_all(&buffer[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                let mut buffer = [0; 4096];
+                while let Ok(n @ 1..) = server_read.read(&mut buffer).await {
+                    if speaking_too() && client_write.write_all(&buffer[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    era
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_stops_answering_is_left_for_a_new_connection() {
+    let Some(url) = server() else { return };
+    let space = KeySpace::new(&url);
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (proxied, target) = through_port(&url, port);
+    let era = silent_proxy(listener, target).await;
+    let cache = RedisCache::connect_with_prefix(&proxied, space.prefix.as_str())
+        .await
+        .unwrap();
+    let ttl = Duration::from_secs(60);
+    cache.set("k", Bytes::from_static(b"v"), ttl).await.unwrap();
+
+    // Silence: the connection stays open and answers nothing, ever again.
+    era.fetch_add(1, Ordering::SeqCst);
+    let started = Instant::now();
+    let got = cache.get("k").await;
+    assert!(matches!(got, Err(Error::Unavailable { .. })), "{got:?}");
+    assert!(started.elapsed() < OPERATION_TIMEOUT + Duration::from_millis(500));
+
+    // The address answers again, on new connections only: the cache must have opened one.
+    // (Past the retry interval: until then, operations fail without trying.)
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let mut recovered = None;
+    for _ in 0..10 {
+        match cache.check().await {
+            Ok(()) => {
+                recovered = Some(());
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(300)).await,
+        }
+    }
+    assert!(
+        recovered.is_some(),
+        "still waiting on the silent connection"
+    );
+    let got = cache.get("k").await.unwrap();
+    assert_eq!(got, Some(Bytes::from_static(b"v")));
 }
 
 /// `url` with its host and port replaced by `127.0.0.1:port`, and the replaced `host:port`.
