@@ -171,9 +171,7 @@ impl Config {
             database_url,
             database_read_url,
             database_max_connections: env.parse_or("DATABASE_MAX_CONNECTIONS", 8)?,
-            database_statement_timeout: Duration::from_millis(
-                env.parse_or("DATABASE_STATEMENT_TIMEOUT_MS", 5000)?,
-            ),
+            database_statement_timeout: statement_timeout(&env)?,
             auto_migrate: env.parse_or("AUTO_MIGRATE", true)?,
             redis_url: env.get("REDIS_URL"),
             smtp_url: env.get("SMTP_URL"),
@@ -262,6 +260,21 @@ fn rds_database_url(env: &Env<'_>) -> Result<Option<String>, ConfigError> {
         host.trim(),
         percent_encode(&database),
     )))
+}
+
+/// `DATABASE_STATEMENT_TIMEOUT_MS`, which PostgreSQL takes as a 32-bit count of milliseconds:
+/// a larger one would fail every new connection, and start-up with it as an unreachable
+/// database rather than naming the variable.
+fn statement_timeout(env: &Env<'_>) -> Result<Duration, ConfigError> {
+    let variable = "DATABASE_STATEMENT_TIMEOUT_MS";
+    let millis: u64 = env.parse_or(variable, 5000)?;
+    if millis > i32::MAX as u64 {
+        return Err(ConfigError {
+            variable,
+            message: format!("must be at most {} (about 24 days)", i32::MAX),
+        });
+    }
+    Ok(Duration::from_millis(millis))
 }
 
 /// The longest `LOGIN_WINDOW_SECONDS`: a lockout longer than a week is a mistake, not a policy.
@@ -409,6 +422,7 @@ mod tests {
             ("DATABASE_URL", "shop.db"),
             ("AUTO_MIGRATE", "maybe"),
             ("DATABASE_STATEMENT_TIMEOUT_MS", "5s"),
+            ("DATABASE_STATEMENT_TIMEOUT_MS", "2147483648"),
             ("LOGIN_ATTEMPTS", "-1"),
             ("LOGIN_ACCOUNT_ATTEMPTS", "many"),
             ("AUTH_CLIENT_ATTEMPTS", "1e3"),
