@@ -9,7 +9,10 @@
 //!
 //! Concurrent misses for one key wait for a single load (one database query for a hundred
 //! requests). A cache that fails is bypassed, never fatal: the response is then loaded from
-//! the database.
+//! the database, and concurrent loads of one response are still shared. While the cache
+//! cannot tell the generation, keys embed a token of this process's instead, under which
+//! nothing is read from or written to the cache: an entry stored then would be found again
+//! in a later outage, however many writes came between.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -77,6 +80,8 @@ pub struct ResponseCache {
     cache: Arc<dyn Cache>,
     ttl: Duration,
     in_flight: Arc<Mutex<InFlight>>,
+    /// The generation keys embed while the cache cannot tell the real one.
+    unreachable: Arc<str>,
 }
 
 impl ResponseCache {
@@ -86,6 +91,7 @@ impl ResponseCache {
             cache,
             ttl,
             in_flight: Arc::default(),
+            unreachable: format!("unreachable-{}", new_generation()).into(),
         }
     }
 
@@ -105,8 +111,9 @@ impl ResponseCache {
             }
             Err(error) => {
                 tracing::warn!(%error, "cache unavailable; reading through");
-                // A fresh token each time: nothing is reused while the cache is failing.
-                new_generation()
+                // One token for the outage, so that concurrent loads of a response are still
+                // shared; `get_or_load` keeps entries under it out of the cache.
+                self.unreachable.to_string()
             }
         }
     }
@@ -131,21 +138,27 @@ impl ResponseCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Bytes>> + Send + 'static,
     {
-        match self.cache.get(&key).await {
-            Ok(Some(bytes)) => {
-                if let Some(hit) = CachedResponse::decode(bytes) {
-                    return Ok(hit);
+        let cacheable = !key.contains(&*self.unreachable);
+        if cacheable {
+            match self.cache.get(&key).await {
+                Ok(Some(bytes)) => {
+                    if let Some(hit) = CachedResponse::decode(bytes) {
+                        return Ok(hit);
+                    }
                 }
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, "cache unavailable; reading through"),
             }
-            Ok(None) => {}
-            Err(error) => tracing::warn!(%error, "cache unavailable; reading through"),
         }
         let shared = {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
             match in_flight.get(&key) {
                 Some(existing) => existing.clone(),
                 None => {
-                    let shared = self.spawn_load(key.clone(), load()).boxed().shared();
+                    let shared = self
+                        .spawn_load(key.clone(), cacheable, load())
+                        .boxed()
+                        .shared();
                     in_flight.insert(key, shared.clone());
                     shared
                 }
@@ -164,6 +177,7 @@ impl ResponseCache {
     fn spawn_load(
         &self,
         key: String,
+        cacheable: bool,
         load: impl Future<Output = Result<Bytes>> + Send + 'static,
     ) -> impl Future<Output = Result<CachedResponse, SharedError>> + Send + 'static {
         let this = self.clone();
@@ -175,6 +189,7 @@ impl ResponseCache {
             };
             let outcome = load.await.map(CachedResponse::new);
             if let Ok(response) = &outcome
+                && cacheable
                 && let Err(error) = this.cache.set(&key, response.encode(), this.ttl).await
             {
                 tracing::warn!(%error, "could not cache a response");

@@ -540,3 +540,44 @@ fn redis_urls_choose_this_plugin() {
         assert_eq!(factory.name, "redis", "{scheme}");
     }
 }
+
+/// With the cache gone, responses come from the database, and concurrent requests for one
+/// response still share one load: an outage must not turn every read into a query of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_gone_concurrent_misses_still_share_one_load() {
+    let Some(url) = server() else { return };
+    let space = KeySpace::new(&url);
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (proxied, target) = through_port(&url, port);
+    let forwarding = proxy(listener, target).await;
+    let cache = RedisCache::connect_with_prefix(&proxied, space.prefix.as_str())
+        .await
+        .unwrap();
+    let responses = ResponseCache::new(Arc::new(cache), Duration::from_secs(60));
+    forwarding.abort();
+    forwarding.await.ok();
+
+    let loads = Arc::new(AtomicUsize::new(0));
+    let readers = (0..20).map(|_| {
+        let responses = responses.clone();
+        let loads = loads.clone();
+        tokio::spawn(async move {
+            let key = format!("catalog:{}:product:1", responses.generation().await);
+            responses
+                .get_or_load(key, move || async move {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(1_500)).await;
+                    Ok(Bytes::from_static(b"{\"id\":1}"))
+                })
+                .await
+        })
+    });
+    for reader in futures::future::join_all(readers).await {
+        assert_eq!(
+            reader.unwrap().unwrap().body,
+            Bytes::from_static(b"{\"id\":1}")
+        );
+    }
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+}
