@@ -22,6 +22,8 @@
 
 #[cfg(feature = "log-mail")]
 pub mod log_mail;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod migrations;
 #[cfg(feature = "moka")]
 pub mod moka;
 #[cfg(feature = "postgres")]

@@ -176,6 +176,25 @@ impl PostgresDatabase {
         migrated.map_err(migrate_error)
     }
 
+    /// Fails unless every migration of this release is applied: a release serving without
+    /// applying them (`migrate(false)`, `AUTO_MIGRATE=false`) would otherwise answer 500 to
+    /// whatever needs what the missing ones add, while `/ready` passed.
+    pub async fn check_migrated(&self) -> Result<()> {
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+                .or_else(|error| match &error {
+                    // No migration was ever applied here.
+                    sqlx::Error::Database(cause) if cause.code().as_deref() == Some("42P01") => {
+                        Ok(Vec::new())
+                    }
+                    _ => Err(db_error(error)),
+                })?;
+        crate::migrations::all_applied(&migrator(), &applied)
+            .map_err(|missing| Error::backend(BACKEND, missing))
+    }
+
     /// The connection pool, for embedders that add tables of their own.
     pub fn pool(&self) -> &Pool<Postgres> {
         &self.pool
@@ -357,6 +376,8 @@ impl Plugin for PostgresPlugin {
         }
         if self.migrate {
             database.migrate().await?;
+        } else {
+            database.check_migrated().await?;
         }
         let database = Arc::new(database);
         if let Some(replica) = database.replica_readiness() {

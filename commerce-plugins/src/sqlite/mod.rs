@@ -76,6 +76,28 @@ impl SqliteDatabase {
             .map_err(|e| Error::backend(BACKEND, e))
     }
 
+    /// Fails unless every migration of this release is applied: a release serving without
+    /// applying them (`migrate(false)`, `AUTO_MIGRATE=false`) would otherwise answer 500 to
+    /// whatever needs what the missing ones add, while `/ready` passed.
+    pub async fn check_migrated(&self) -> Result<()> {
+        let recorded: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = '_sqlx_migrations')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let applied: Vec<i64> = if recorded {
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?
+        } else {
+            Vec::new()
+        };
+        crate::migrations::all_applied(&migrator(), &applied)
+            .map_err(|missing| Error::backend(BACKEND, missing))
+    }
+
     /// The connection pool, for embedders that add tables of their own.
     pub fn pool(&self) -> &Pool<Sqlite> {
         &self.pool
@@ -138,6 +160,8 @@ impl Plugin for SqlitePlugin {
         let database = Arc::new(SqliteDatabase::connect(&self.url, self.max_connections).await?);
         if self.migrate {
             database.migrate().await?;
+        } else {
+            database.check_migrated().await?;
         }
         shop.provide_user_store(database.clone())
             .provide_token_store(database.clone())

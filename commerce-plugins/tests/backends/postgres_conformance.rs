@@ -619,6 +619,31 @@ async fn concurrent_migrations_apply_each_migration_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serving_without_migrating_needs_every_migration_applied() {
+    let Some(server) = server() else { return };
+    let test = TestDatabase::create(server).await;
+    let database = test.instance(PostgresSettings::default()).await;
+    let unmigrated = database.check_migrated().await;
+    assert!(
+        matches!(&unmigrated, Err(Error::Backend { source, .. })
+            if source.to_string().contains("not applied")),
+        "{unmigrated:?}"
+    );
+    database.migrate().await.unwrap();
+    database.check_migrated().await.unwrap();
+    sqlx::query(
+        "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
+    )
+    .execute(database.pool())
+    .await
+    .unwrap();
+    assert!(
+        database.check_migrated().await.is_err(),
+        "the newest one missing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_starts_on_a_schema_a_newer_one_migrated() {
     let Some(server) = server() else { return };
     let test = TestDatabase::create(server).await;

@@ -35,3 +35,28 @@ async fn a_release_starts_on_a_schema_a_newer_one_migrated() {
     .expect("recorded");
     database.migrate().await.expect("migrates");
 }
+
+#[tokio::test]
+async fn serving_without_migrating_needs_every_migration_applied() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", directory.path().join("shop.db").display());
+    let database = SqliteDatabase::connect(&url, 2).await.expect("open");
+    let unmigrated = database.check_migrated().await;
+    assert!(
+        matches!(&unmigrated, Err(commerce_core::Error::Backend { source, .. })
+            if source.to_string().contains("not applied")),
+        "{unmigrated:?}"
+    );
+    database.migrate().await.expect("migrates");
+    database.check_migrated().await.expect("all applied");
+    sqlx::query(
+        "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
+    )
+    .execute(database.pool())
+    .await
+    .expect("forgotten");
+    assert!(
+        database.check_migrated().await.is_err(),
+        "the newest one missing"
+    );
+}
