@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::response_cache::ResponseCache;
 use super::search::SearchIndexer;
@@ -128,6 +128,10 @@ impl ProductListPage {
         self.page.saturating_mul(u64::from(self.page_size)) < self.total
     }
 }
+
+/// How long a write waits for a catch-up of the search index already running before it
+/// answers without its own: ordinary catch-ups take milliseconds.
+const WRITE_WAITS_FOR_INDEX: Duration = Duration::from_secs(2);
 
 /// Every category, with the cache generation it was read under and when.
 type CategorySnapshot = Option<(String, Instant, Arc<Vec<Category>>)>;
@@ -497,8 +501,14 @@ impl CatalogService {
     /// error (a client retrying a "failed" create would make a second product). The background
     /// indexer applies the change on its next pass.
     async fn after_write(&self) -> Result<()> {
-        if let Err(error) = self.indexer.catch_up().await {
-            tracing::warn!(%error, "search index behind a committed write; retrying in the background");
+        match self.indexer.catch_up_for_write(WRITE_WAITS_FOR_INDEX).await {
+            Ok(Some(_)) => {}
+            Ok(None) => tracing::info!(
+                "search index busy or being rebuilt; a committed write will show once it is done"
+            ),
+            Err(error) => {
+                tracing::warn!(%error, "search index behind a committed write; retrying in the background");
+            }
         }
         self.responses.invalidate_all().await;
         Ok(())

@@ -63,6 +63,25 @@ impl SearchIndexer {
     /// followed by this call is visible to searches on this instance.
     pub async fn catch_up(&self) -> Result<u64> {
         let _running = self.running.lock().await;
+        self.catch_up_locked().await
+    }
+
+    /// As [`catch_up`](Self::catch_up), for a writer about to answer: waits at most `wait`
+    /// for a catch-up already running (the background loop's, say) to end, and answers `None`
+    /// if it has not, the write then reaching the index when that one is done.
+    ///
+    /// Ordinary catch-ups take milliseconds; a rebuild takes as long as reading the whole
+    /// catalogue, and runs first thing on a fresh deployment. A staff write would otherwise
+    /// wait for it, and a client that timed out might send a create again.
+    pub async fn catch_up_for_write(&self, wait: Duration) -> Result<Option<u64>> {
+        // Cancelled while waiting for the lock, nothing has started.
+        let Ok(_running) = tokio::time::timeout(wait, self.running.lock()).await else {
+            return Ok(None);
+        };
+        self.catch_up_locked().await.map(Some)
+    }
+
+    async fn catch_up_locked(&self) -> Result<u64> {
         let applied = match self.index.applied_through().await? {
             Some(position) if position > 0 || self.store.latest_change().await? == 0 => position,
             // New, foreign or half-built (a rebuild records 0 until it is complete).

@@ -508,3 +508,134 @@ async fn another_instances_category_is_seen_within_the_cache_lifetime() {
     let names: Vec<&str> = categories.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["Kitchen"]);
 }
+
+/// A writer's catch-up waits a little for one already running, and otherwise does what
+/// `catch_up` does: here, with nothing running, build the index, then follow the writes.
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn a_writers_catch_up_reaches_its_write() {
+    use std::time::Duration;
+
+    use commerce_core::ports::CatalogStore;
+    use commerce_core::services::SearchIndexer;
+
+    use crate::records::{category, product};
+
+    let dir = TempDir::new().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shop.db").display());
+    let store = commerce_plugins::sqlite::SqliteDatabase::connect(&url, 4)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let store = Arc::new(store);
+    let kitchen = store.create_category(category("Kitchen")).await.unwrap();
+    let kettle = store
+        .create_product(product("Copper Kettle", kitchen.id))
+        .await
+        .unwrap();
+    let index = fresh().await;
+    let indexer = SearchIndexer::new(store.clone(), index.clone());
+    let wait = Duration::from_secs(1);
+
+    let built = indexer.catch_up_for_write(wait).await.unwrap();
+    assert!(built.is_some(), "nothing running: it builds");
+    assert_eq!(
+        index.search(&text("kettle")).await.unwrap().ids,
+        [kettle.id]
+    );
+    let pan = store
+        .create_product(product("Cast Iron Pan", kitchen.id))
+        .await
+        .unwrap();
+    let reached = indexer.catch_up_for_write(wait).await.unwrap();
+    assert!(reached > built, "{reached:?} after {built:?}");
+    assert_eq!(index.search(&text("pan")).await.unwrap().ids, [pan.id]);
+}
+
+/// A tantivy index whose writes wait until the test lets them through, so that a catch-up can
+/// be held in the middle of its work.
+struct HeldIndex {
+    index: Arc<TempIndex>,
+    entered: tokio::sync::Notify,
+    release: tokio::sync::Semaphore,
+}
+
+#[async_trait]
+impl SearchIndex for HeldIndex {
+    fn name(&self) -> &'static str {
+        self.index.name()
+    }
+
+    async fn search(&self, query: &SearchQuery) -> Result<SearchHits> {
+        self.index.search(query).await
+    }
+
+    async fn applied_through(&self) -> Result<Option<u64>> {
+        self.index.applied_through().await
+    }
+
+    async fn apply(&self, batch: IndexBatch) -> Result<()> {
+        self.entered.notify_one();
+        let _permit = self.release.acquire().await.unwrap();
+        self.index.apply(batch).await
+    }
+
+    async fn clear(&self) -> Result<()> {
+        self.index.clear().await
+    }
+}
+
+/// While another catch-up runs long (a rebuild on a fresh deployment), a writer waits only
+/// briefly for it, and answers.
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn a_writer_does_not_wait_for_a_long_catch_up() {
+    use std::time::Duration;
+
+    use commerce_core::ports::CatalogStore;
+    use commerce_core::services::SearchIndexer;
+
+    use crate::records::{category, product};
+
+    let dir = TempDir::new().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shop.db").display());
+    let store = commerce_plugins::sqlite::SqliteDatabase::connect(&url, 4)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let store = Arc::new(store);
+    let kitchen = store.create_category(category("Kitchen")).await.unwrap();
+    store
+        .create_product(product("Copper Kettle", kitchen.id))
+        .await
+        .unwrap();
+    let held = Arc::new(HeldIndex {
+        index: fresh().await,
+        entered: tokio::sync::Notify::new(),
+        release: tokio::sync::Semaphore::new(0),
+    });
+    let indexer = SearchIndexer::new(store.clone(), held.clone());
+
+    let background = tokio::spawn({
+        let indexer = indexer.clone();
+        async move { indexer.catch_up().await }
+    });
+    held.entered.notified().await;
+    let waited = tokio::time::timeout(
+        Duration::from_secs(5),
+        indexer.catch_up_for_write(Duration::from_millis(100)),
+    )
+    .await
+    .expect("answers without waiting for the other catch-up");
+    assert_eq!(waited.unwrap(), None);
+
+    held.release.add_permits(1_000);
+    let position = background.await.unwrap().unwrap();
+    assert_eq!(
+        indexer
+            .catch_up_for_write(Duration::from_millis(100))
+            .await
+            .unwrap(),
+        Some(position)
+    );
+}
