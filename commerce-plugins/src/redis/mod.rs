@@ -138,8 +138,9 @@ async fn open(url: &str) -> Result<(Client, ConnectionManager)> {
 /// finding Redis unreachable. The connection recovers by itself once Redis answers again.
 #[derive(Clone)]
 pub struct RedisCache {
-    /// Shared by clones, and replaced for all of them when it stalls.
-    connection: Arc<RwLock<ConnectionManager>>,
+    /// Shared by clones, and replaced for all of them when it stalls; numbered, so that the
+    /// many commands a stall times out at once replace it once.
+    connection: Arc<RwLock<(u64, ConnectionManager)>>,
     /// What opens the connection again; `None` for a connection given as is.
     client: Option<Client>,
     /// Prepended to every key; empty for none.
@@ -162,7 +163,7 @@ impl RedisCache {
     /// prefix. As [`new`](Self::new), it cannot open a stalled connection again.
     pub fn with_prefix(connection: ConnectionManager, prefix: impl Into<Arc<str>>) -> Self {
         Self {
-            connection: Arc::new(RwLock::new(connection)),
+            connection: Arc::new(RwLock::new((0, connection))),
             client: None,
             prefix: prefix.into(),
             outage: Arc::new(Outage::new()),
@@ -184,8 +185,8 @@ impl RedisCache {
         })
     }
 
-    /// A handle to the current connection.
-    fn connection(&self) -> ConnectionManager {
+    /// A handle to the current connection, and its number.
+    fn connection(&self) -> (u64, ConnectionManager) {
         // Poisoned only by a panic while replacing it, which leaves the old one: still usable.
         self.connection
             .read()
@@ -193,12 +194,17 @@ impl RedisCache {
             .clone()
     }
 
-    /// Replaces a connection that stopped answering with a new one, opened on first use.
-    fn reopen(&self) {
+    /// Replaces connection number `stalled`, which stopped answering, with a new one opened on
+    /// first use; a connection already replaced is left as it is.
+    fn reopen(&self, stalled: u64) {
         let Some(client) = &self.client else { return };
+        let mut current = self.connection.write().unwrap_or_else(|e| e.into_inner());
+        if current.0 != stalled {
+            return;
+        }
         match ConnectionManager::new_lazy_with_config(client.clone(), manager_config()) {
             Ok(fresh) => {
-                *self.connection.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+                *current = (stalled.wrapping_add(1), fresh);
                 tracing::warn!("Redis stopped answering on its connection; opened a new one");
             }
             Err(error) => tracing::warn!(%error, "could not open a new Redis connection"),
@@ -243,7 +249,8 @@ impl RedisCache {
     {
         // Dropping the command on time-out is safe: a reconnection in progress runs on as a
         // task of its own, and a reply that arrives late is discarded by the connection.
-        match tokio::time::timeout(OPERATION_TIMEOUT, command(self.connection())).await {
+        let (number, connection) = self.connection();
+        match tokio::time::timeout(OPERATION_TIMEOUT, command(connection)).await {
             Ok(Ok(value)) => {
                 self.outage.end();
                 Ok(value)
@@ -252,7 +259,7 @@ impl RedisCache {
                 if e.is_timeout() || e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly) {
                     // The connection is open but useless: stalled, or to a demoted primary.
                     self.outage.begin();
-                    self.reopen();
+                    self.reopen(number);
                 } else if e.is_io_error() || e.is_unrecoverable_error() {
                     self.outage.begin();
                 } else {
@@ -263,7 +270,7 @@ impl RedisCache {
             }
             Err(_) => {
                 self.outage.begin();
-                self.reopen();
+                self.reopen(number);
                 Err(Error::unavailable(
                     BACKEND,
                     format!("no answer within {OPERATION_TIMEOUT:?}"),

@@ -58,6 +58,18 @@ async fn fresh() -> Arc<TempIndex> {
 
 commerce_core::search_index_conformance!(fresh);
 
+/// A migrated SQLite catalogue in a temporary directory, which lives as long as the guard.
+#[cfg(feature = "sqlite")]
+async fn sqlite_store() -> (Arc<commerce_plugins::sqlite::SqliteDatabase>, TempDir) {
+    let dir = TempDir::new().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shop.db").display());
+    let store = commerce_plugins::sqlite::SqliteDatabase::connect(&url, 4)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    (Arc::new(store), dir)
+}
+
 fn product(id: i64, name: &str) -> IndexDocument {
     IndexDocument {
         id: ProductId(id),
@@ -369,13 +381,7 @@ async fn an_index_behind_a_pruned_change_log_rebuilds() {
 
     use crate::records::{category, product};
 
-    let dir = TempDir::new().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("shop.db").display());
-    let store = commerce_plugins::sqlite::SqliteDatabase::connect(&url, 4)
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    let store = Arc::new(store);
+    let (store, _dir) = sqlite_store().await;
     let ahead = SearchIndexer::new(store.clone(), fresh().await);
     let behind_index = fresh().await;
     let behind = SearchIndexer::new(store.clone(), behind_index.clone());
@@ -430,13 +436,7 @@ async fn the_pass_that_builds_the_index_tells_the_caches() {
 
     use crate::records::{category, product};
 
-    let dir = TempDir::new().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("shop.db").display());
-    let store = commerce_plugins::sqlite::SqliteDatabase::connect(&url, 4)
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    let store = Arc::new(store);
+    let (store, _dir) = sqlite_store().await;
     let kitchen = store.create_category(category("Kitchen")).await.unwrap();
     store
         .create_product(product("Copper Kettle", kitchen.id))
@@ -482,13 +482,7 @@ async fn another_instances_category_is_seen_within_the_cache_lifetime() {
 
     use crate::records::category;
 
-    let dir = TempDir::new().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("shop.db").display());
-    let store = commerce_plugins::sqlite::SqliteDatabase::connect(&url, 4)
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    let store = Arc::new(store);
+    let (store, _dir) = sqlite_store().await;
     let lifetime = Duration::from_millis(300);
     let this_instance = CatalogService::new(
         store.clone(),
@@ -521,13 +515,7 @@ async fn a_writers_catch_up_reaches_its_write() {
 
     use crate::records::{category, product};
 
-    let dir = TempDir::new().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("shop.db").display());
-    let store = commerce_plugins::sqlite::SqliteDatabase::connect(&url, 4)
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    let store = Arc::new(store);
+    let (store, _dir) = sqlite_store().await;
     let kitchen = store.create_category(category("Kitchen")).await.unwrap();
     let kettle = store
         .create_product(product("Copper Kettle", kitchen.id))
@@ -597,13 +585,7 @@ async fn a_writer_does_not_wait_for_a_long_catch_up() {
 
     use crate::records::{category, product};
 
-    let dir = TempDir::new().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("shop.db").display());
-    let store = commerce_plugins::sqlite::SqliteDatabase::connect(&url, 4)
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    let store = Arc::new(store);
+    let (store, _dir) = sqlite_store().await;
     let kitchen = store.create_category(category("Kitchen")).await.unwrap();
     store
         .create_product(product("Copper Kettle", kitchen.id))
