@@ -70,6 +70,26 @@ async fn sqlite_store() -> (Arc<commerce_plugins::sqlite::SqliteDatabase>, TempD
     (Arc::new(store), dir)
 }
 
+/// A category, Kitchen, holding one product, Copper Kettle.
+#[cfg(feature = "sqlite")]
+async fn kettle_in_a_kitchen(
+    store: &commerce_plugins::sqlite::SqliteDatabase,
+) -> (
+    commerce_core::domain::Category,
+    commerce_core::domain::Product,
+) {
+    use commerce_core::ports::CatalogStore;
+
+    use crate::records::{category, product};
+
+    let kitchen = store.create_category(category("Kitchen")).await.unwrap();
+    let kettle = store
+        .create_product(product("Copper Kettle", kitchen.id))
+        .await
+        .unwrap();
+    (kitchen, kettle)
+}
+
 fn product(id: i64, name: &str) -> IndexDocument {
     IndexDocument {
         id: ProductId(id),
@@ -379,18 +399,14 @@ async fn an_index_behind_a_pruned_change_log_rebuilds() {
     use commerce_core::ports::CatalogStore;
     use commerce_core::services::SearchIndexer;
 
-    use crate::records::{category, product};
+    use crate::records::product;
 
     let (store, _dir) = sqlite_store().await;
     let ahead = SearchIndexer::new(store.clone(), fresh().await);
     let behind_index = fresh().await;
     let behind = SearchIndexer::new(store.clone(), behind_index.clone());
 
-    let kitchen = store.create_category(category("Kitchen")).await.unwrap();
-    let kettle = store
-        .create_product(product("Copper Kettle", kitchen.id))
-        .await
-        .unwrap();
+    let (kitchen, kettle) = kettle_in_a_kitchen(&store).await;
     assert_eq!(
         ahead.catch_up().await.unwrap(),
         behind.catch_up().await.unwrap()
@@ -431,17 +447,10 @@ async fn the_pass_that_builds_the_index_tells_the_caches() {
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::Duration;
 
-    use commerce_core::ports::CatalogStore;
     use commerce_core::services::SearchIndexer;
 
-    use crate::records::{category, product};
-
     let (store, _dir) = sqlite_store().await;
-    let kitchen = store.create_category(category("Kitchen")).await.unwrap();
-    store
-        .create_product(product("Copper Kettle", kitchen.id))
-        .await
-        .unwrap();
+    kettle_in_a_kitchen(&store).await;
 
     // Runs an indexer over `index` for `passes` quarter-second passes; answers how many times
     // it told the caches.
@@ -513,14 +522,10 @@ async fn a_writers_catch_up_reaches_its_write() {
     use commerce_core::ports::CatalogStore;
     use commerce_core::services::SearchIndexer;
 
-    use crate::records::{category, product};
+    use crate::records::product;
 
     let (store, _dir) = sqlite_store().await;
-    let kitchen = store.create_category(category("Kitchen")).await.unwrap();
-    let kettle = store
-        .create_product(product("Copper Kettle", kitchen.id))
-        .await
-        .unwrap();
+    let (kitchen, kettle) = kettle_in_a_kitchen(&store).await;
     let index = fresh().await;
     let indexer = SearchIndexer::new(store.clone(), index.clone());
     let wait = Duration::from_secs(1);
@@ -580,17 +585,10 @@ impl SearchIndex for HeldIndex {
 async fn a_writer_does_not_wait_for_a_long_catch_up() {
     use std::time::Duration;
 
-    use commerce_core::ports::CatalogStore;
     use commerce_core::services::SearchIndexer;
 
-    use crate::records::{category, product};
-
     let (store, _dir) = sqlite_store().await;
-    let kitchen = store.create_category(category("Kitchen")).await.unwrap();
-    store
-        .create_product(product("Copper Kettle", kitchen.id))
-        .await
-        .unwrap();
+    kettle_in_a_kitchen(&store).await;
     let held = Arc::new(HeldIndex {
         index: fresh().await,
         entered: tokio::sync::Notify::new(),
