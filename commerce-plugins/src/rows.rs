@@ -1,4 +1,4 @@
-//! Catalogue and order rows as both SQL backends read them, and the domain values they
+//! Catalogue, order and task rows as both SQL backends read them, and the domain values they
 //! become.
 //!
 //! The SQLite and PostgreSQL schemas give these columns the same names and compatible types,
@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 use commerce_core::domain::{Category, CategoryId, OrderItem, Product, ProductId};
-use commerce_core::ports::{CatalogChange, IndexDocument, ProductFilter};
+use commerce_core::ports::{CatalogChange, IndexDocument, ProductFilter, StrandedJob};
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct CategoryRow {
@@ -189,4 +189,34 @@ pub(crate) fn kept_count_column(filter: &ProductFilter) -> Option<&'static str> 
     let only_activity =
         categories.is_none() && min_price.is_none() && max_price.is_none() && in_stock.is_none();
     only_activity.then_some(if *active_only { "active" } else { "total" })
+}
+
+/// One job's tasks as `TaskQueue::stranded`'s statement counts them (`job`, `tasks`,
+/// `oldest_due`).
+#[derive(sqlx::FromRow)]
+pub(crate) struct StrandedRow {
+    job: String,
+    tasks: i64,
+    oldest_due: DateTime<Utc>,
+}
+
+impl From<StrandedRow> for StrandedJob {
+    fn from(row: StrandedRow) -> Self {
+        StrandedJob {
+            job: row.job,
+            tasks: u64::try_from(row.tasks).unwrap_or(0),
+            oldest_due: row.oldest_due,
+        }
+    }
+}
+
+/// The moment a task must have fallen due by to have been due for `due_for` at `now`; `None`
+/// when that is before any time the clock can tell, so no task can be that old.
+pub(crate) fn due_before(
+    now: DateTime<Utc>,
+    due_for: std::time::Duration,
+) -> Option<DateTime<Utc>> {
+    chrono::Duration::from_std(due_for)
+        .ok()
+        .and_then(|due_for| now.checked_sub_signed(due_for))
 }

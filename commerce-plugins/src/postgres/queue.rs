@@ -21,6 +21,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::{PostgresDatabase, db_error};
+use crate::rows::{StrandedRow, due_before};
 
 /// The channel `enqueue` and `retry` notify. Shared by every shop on one database, which is
 /// harmless: a spurious wake-up costs one claim that finds nothing.
@@ -181,14 +182,11 @@ impl TaskQueue for PostgresDatabase {
         now: Timestamp,
         due_for: Duration,
     ) -> Result<Vec<StrandedJob>> {
-        let Some(due_before) = chrono::Duration::from_std(due_for)
-            .ok()
-            .and_then(|due_for| now.checked_sub_signed(due_for))
-        else {
+        let Some(due_before) = due_before(now, due_for) else {
             return Ok(Vec::new());
         };
-        let rows: Vec<(String, i64, Timestamp)> = sqlx::query_as(
-            "SELECT job, COUNT(*), MIN(run_at) FROM tasks
+        let rows: Vec<StrandedRow> = sqlx::query_as(
+            "SELECT job, COUNT(*) AS tasks, MIN(run_at) AS oldest_due FROM tasks
              WHERE buried_at IS NULL AND run_at <= $2
                AND (locked_until IS NULL OR locked_until <= $3)
                AND job <> ALL($1)
@@ -200,14 +198,7 @@ impl TaskQueue for PostgresDatabase {
         .fetch_all(&self.pool)
         .await
         .map_err(db_error)?;
-        Ok(rows
-            .into_iter()
-            .map(|(job, tasks, oldest_due)| StrandedJob {
-                job,
-                tasks: u64::try_from(tasks).unwrap_or(0),
-                oldest_due,
-            })
-            .collect())
+        Ok(rows.into_iter().map(StrandedJob::from).collect())
     }
 
     async fn wait_for_tasks(&self, timeout: Duration) {

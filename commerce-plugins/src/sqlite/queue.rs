@@ -9,6 +9,7 @@ use commerce_core::ports::{ClaimedTask, NewTask, StrandedJob, TaskClaim, TaskQue
 use commerce_core::{Error, Result};
 
 use super::{BACKEND, SqliteDatabase, db_error};
+use crate::rows::{StrandedRow, due_before};
 
 #[derive(sqlx::FromRow)]
 struct ClaimedRow {
@@ -150,14 +151,11 @@ impl TaskQueue for SqliteDatabase {
         now: Timestamp,
         due_for: Duration,
     ) -> Result<Vec<StrandedJob>> {
-        let Some(due_before) = chrono::Duration::from_std(due_for)
-            .ok()
-            .and_then(|due_for| now.checked_sub_signed(due_for))
-        else {
+        let Some(due_before) = due_before(now, due_for) else {
             return Ok(Vec::new());
         };
-        let rows: Vec<(String, i64, Timestamp)> = sqlx::query_as(
-            "SELECT job, COUNT(*), MIN(run_at) FROM tasks
+        let rows: Vec<StrandedRow> = sqlx::query_as(
+            "SELECT job, COUNT(*) AS tasks, MIN(run_at) AS oldest_due FROM tasks
              WHERE buried_at IS NULL AND run_at <= $2
                AND (locked_until IS NULL OR locked_until <= $3)
                AND job NOT IN (SELECT value FROM json_each($1))
@@ -169,13 +167,6 @@ impl TaskQueue for SqliteDatabase {
         .fetch_all(&self.pool)
         .await
         .map_err(db_error)?;
-        Ok(rows
-            .into_iter()
-            .map(|(job, tasks, oldest_due)| StrandedJob {
-                job,
-                tasks: u64::try_from(tasks).unwrap_or(0),
-                oldest_due,
-            })
-            .collect())
+        Ok(rows.into_iter().map(StrandedJob::from).collect())
     }
 }
