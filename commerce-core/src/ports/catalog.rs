@@ -147,6 +147,10 @@ pub enum StockWrite {
     Keep,
 }
 
+/// A rule a category change must satisfy against the whole tree; see
+/// [`CatalogStore::update_category`].
+pub type CategoryTreeCheck<'a> = dyn Fn(&[Category]) -> Result<()> + Send + Sync + 'a;
+
 /// Stores the catalogue.
 ///
 /// Every write that changes a product (its own fields, its stock, its category's name, its
@@ -159,8 +163,16 @@ pub trait CatalogStore: Send + Sync + 'static {
     /// [`Error::Validation`](crate::Error::Validation) on `parent`.
     async fn create_category(&self, category: CategoryRecord) -> Result<Category>;
 
-    /// Replaces a category's fields; errors as for create, and `NotFound`.
-    async fn update_category(&self, id: CategoryId, category: CategoryRecord) -> Result<Category>;
+    /// Replaces a category's fields once `check` has accepted every category as committed,
+    /// with other category writes held off until this one commits: two moves that each look
+    /// fine alone (A under B, B under A) cannot both pass. An error from `check` is returned
+    /// and nothing is written; otherwise errors as for create, and `NotFound`.
+    async fn update_category(
+        &self,
+        id: CategoryId,
+        category: CategoryRecord,
+        check: &CategoryTreeCheck<'_>,
+    ) -> Result<Category>;
 
     /// Deletes a category. [`Error::Conflict`](crate::Error::Conflict) while products or
     /// subcategories are in it.

@@ -254,7 +254,15 @@ impl CatalogService {
             .await?
             .ok_or(Error::NotFound("category"))?;
         let record = self.category_record(Some(current), input, mode).await?;
-        let updated = self.store.update_category(id, record).await?;
+        let parent = record.parent;
+        // Checked again by the store against the tree it holds still while writing: another
+        // move committed since the read above may have made this one a cycle.
+        let no_cycle = move |tree: &[Category]| {
+            let mut errors = FieldErrors::default();
+            check_no_cycle(&mut errors, tree, id, parent);
+            errors.into_result()
+        };
+        let updated = self.store.update_category(id, record, &no_cycle).await?;
         self.after_write().await?;
         Ok(updated)
     }
@@ -305,14 +313,15 @@ impl CatalogService {
             None if mode == WriteMode::Patch => current.as_ref().and_then(|c| c.parent),
             None => None,
         };
-        if let (Some(parent), Some(current)) = (parent, &current) {
-            let categories = self.store.categories_to_update().await?;
-            if creates_cycle(&categories, current.id, parent) {
-                errors.add(
-                    "parent",
-                    "a category cannot be inside itself or its subcategories",
-                );
-            }
+        if let (Some(current), Some(_), false) = (&current, parent, errors.is_empty()) {
+            // Only to report every problem at once: without others, the check `update_category`
+            // has the store make, with the tree held still, is the one that tells.
+            check_no_cycle(
+                &mut errors,
+                &self.store.categories_to_update().await?,
+                current.id,
+                parent,
+            );
         }
         let (Some(name), Some(slug), Some(description)) = (name, slug, description) else {
             return Err(Error::Validation(errors));
@@ -717,6 +726,22 @@ fn subtree(categories: &[Category], root: CategoryId) -> Vec<CategoryId> {
 /// Whether making `parent` the parent of `category` would put it inside itself.
 fn creates_cycle(categories: &[Category], category: CategoryId, parent: CategoryId) -> bool {
     subtree(categories, category).contains(&parent)
+}
+
+/// Records on `parent` when making it `category`'s parent would put the category inside
+/// itself.
+fn check_no_cycle(
+    errors: &mut FieldErrors,
+    tree: &[Category],
+    category: CategoryId,
+    parent: Option<CategoryId>,
+) {
+    if parent.is_some_and(|parent| creates_cycle(tree, category, parent)) {
+        errors.add(
+            "parent",
+            "a category cannot be inside itself or its subcategories",
+        );
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::Error;
-use crate::domain::{CategoryId, CategoryRecord, Product, ProductId, ProductRecord};
+use crate::domain::{Category, CategoryId, CategoryRecord, Product, ProductId, ProductRecord};
 use crate::ports::{CatalogStore, ProductFilter, ProductListQuery, ProductOrdering, StockWrite};
 
 fn category(name: &str, parent: Option<CategoryId>) -> CategoryRecord {
@@ -13,6 +13,26 @@ fn category(name: &str, parent: Option<CategoryId>) -> CategoryRecord {
         slug: crate::domain::catalog::slugify(name),
         description: format!("All about {name}"),
         parent,
+    }
+}
+
+/// Accepts any tree: for changes whose check is not what a test is about.
+fn any_tree(_: &[Category]) -> crate::Result<()> {
+    Ok(())
+}
+
+/// Rejects putting `category` under `parent` when `parent` is inside `category`.
+fn no_cycle(category: CategoryId, parent: CategoryId) -> impl Fn(&[Category]) -> crate::Result<()> {
+    move |tree: &[Category]| {
+        let parent_of = |id: CategoryId| tree.iter().find(|c| c.id == id).and_then(|c| c.parent);
+        let mut ancestor = Some(parent);
+        while let Some(id) = ancestor {
+            if id == category {
+                return Err(Error::invalid("parent", "inside itself"));
+            }
+            ancestor = parent_of(id);
+        }
+        Ok(())
     }
 }
 
@@ -54,7 +74,7 @@ pub async fn categories_round_trip<S: CatalogStore>(store: Arc<S>) {
     assert_eq!(names, ["Green tea", "Tea"]);
 
     let renamed = store
-        .update_category(green.id, category("Matcha", None))
+        .update_category(green.id, category("Matcha", None), &any_tree)
         .await
         .unwrap();
     assert_eq!((renamed.name.as_str(), renamed.parent), ("Matcha", None));
@@ -68,10 +88,34 @@ pub async fn categories_round_trip<S: CatalogStore>(store: Arc<S>) {
     ));
     assert!(matches!(
         store
-            .update_category(green.id, category("Gone", None))
+            .update_category(green.id, category("Gone", None), &any_tree)
             .await,
         Err(Error::NotFound(_))
     ));
+}
+
+/// A category change is checked against the tree as it stands when it is written: of two
+/// moves that are each fine alone but together make a cycle (A under B, B under A), one fails.
+pub async fn category_moves_are_checked_one_at_a_time<S: CatalogStore>(store: Arc<S>) {
+    for round in 0..10 {
+        let a = store
+            .create_category(category(&format!("Left {round}"), None))
+            .await
+            .unwrap();
+        let b = store
+            .create_category(category(&format!("Right {round}"), None))
+            .await
+            .unwrap();
+        let (a_under_b, b_under_a) = (no_cycle(a.id, b.id), no_cycle(b.id, a.id));
+        let (moved_a, moved_b) = tokio::join!(
+            store.update_category(a.id, category(&a.name, Some(b.id)), &a_under_b),
+            store.update_category(b.id, category(&b.name, Some(a.id)), &b_under_a),
+        );
+        match (moved_a, moved_b) {
+            (Ok(_), Err(Error::Validation(_))) | (Err(Error::Validation(_)), Ok(_)) => {}
+            other => panic!("round {round}: expected one move to pass, got {other:?}"),
+        }
+    }
 }
 
 /// Category names (in any case) and slugs are unique; a parent must exist.
@@ -95,7 +139,7 @@ pub async fn category_names_and_slugs_are_unique<S: CatalogStore>(store: Arc<S>)
     assert!(matches!(orphan, Err(Error::Validation(_))), "{orphan:?}");
     // Keeping its own name on update is no conflict.
     store
-        .update_category(tea.id, category("Tea", None))
+        .update_category(tea.id, category("Tea", None), &any_tree)
         .await
         .unwrap();
 }
@@ -403,7 +447,7 @@ pub async fn every_product_write_is_logged<S: CatalogStore>(store: Arc<S>) {
         .unwrap();
     store.delete_product(b.id).await.unwrap();
     store
-        .update_category(tea.id, category("Tisane", None))
+        .update_category(tea.id, category("Tisane", None), &any_tree)
         .await
         .unwrap();
     let changes = store.changes_since(start, 100).await.unwrap();

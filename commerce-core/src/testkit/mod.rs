@@ -65,6 +65,7 @@ macro_rules! catalog_store_conformance {
             [
                 categories_round_trip,
                 category_names_and_slugs_are_unique,
+                category_moves_are_checked_one_at_a_time,
                 categories_in_use_cannot_be_deleted,
                 products_round_trip,
                 product_skus_and_slugs_are_unique,

@@ -21,8 +21,8 @@ use commerce_core::domain::{
     Category, CategoryId, CategoryRecord, Product, ProductId, ProductRecord,
 };
 use commerce_core::ports::{
-    CatalogChange, CatalogStore, IndexDocument, ProductFilter, ProductListQuery, ProductOrdering,
-    ProductPage, StockWrite,
+    CatalogChange, CatalogStore, CategoryTreeCheck, IndexDocument, ProductFilter, ProductListQuery,
+    ProductOrdering, ProductPage, StockWrite,
 };
 use commerce_core::{Error, Result};
 use sqlx::{Postgres, QueryBuilder};
@@ -193,7 +193,15 @@ impl CatalogStore for PostgresDatabase {
         }
     }
 
-    async fn update_category(&self, id: CategoryId, category: CategoryRecord) -> Result<Category> {
+    async fn update_category(
+        &self,
+        id: CategoryId,
+        category: CategoryRecord,
+        check: &CategoryTreeCheck<'_>,
+    ) -> Result<Category> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        lock_category_writes(&mut tx).await?;
+        check(&all_categories(&mut *tx).await?)?;
         let updated = sqlx::query_as::<_, CategoryRow>(concat!(
             "UPDATE categories SET name = $2, name_key = $3, slug = $4, description = $5,
                  parent_id = $6, updated_at = $7
@@ -207,10 +215,13 @@ impl CatalogStore for PostgresDatabase {
         .bind(&category.description)
         .bind(category.parent.map(|p| p.0))
         .bind(Utc::now())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await;
         match updated {
-            Ok(Some(row)) => Ok(row.into()),
+            Ok(Some(row)) => {
+                tx.commit().await.map_err(db_error)?;
+                Ok(row.into())
+            }
             Ok(None) => Err(Error::NotFound("category")),
             Err(error) if is_unique_violation(&error) => Err(category_conflict(&error)),
             Err(error) if is_foreign_key_violation(&error) => Err(unknown_parent(category.parent)),
@@ -220,6 +231,7 @@ impl CatalogStore for PostgresDatabase {
 
     async fn delete_category(&self, id: CategoryId) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
+        lock_category_writes(&mut tx).await?;
         // FOR UPDATE conflicts with the key-share lock a foreign key check takes, so no
         // product or subcategory can join the category between the counts and the delete.
         let counts: Option<(i64, i64)> = sqlx::query_as(
@@ -573,14 +585,26 @@ async fn category_by_id(pool: &sqlx::PgPool, id: CategoryId) -> Result<Option<Ca
     Ok(row.map(Category::from))
 }
 
-async fn all_categories(pool: &sqlx::PgPool) -> Result<Vec<Category>> {
+/// Holds off every other category update and deletion until `tx` ends, taken first by both
+/// so that neither waits for the other holding a lock it needs. It conflicts with itself and
+/// with every write to categories, not with readers nor with the key-share locks products take
+/// on their category.
+async fn lock_category_writes(tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<()> {
+    sqlx::query("LOCK TABLE categories IN SHARE ROW EXCLUSIVE MODE")
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+async fn all_categories(db: impl sqlx::PgExecutor<'_>) -> Result<Vec<Category>> {
     // name_key is COLLATE "C": byte order of the lowercased name, as on SQLite.
     let rows = sqlx::query_as::<_, CategoryRow>(concat!(
         "SELECT ",
         category_columns!(),
         " FROM categories ORDER BY name_key, id"
     ))
-    .fetch_all(pool)
+    .fetch_all(db)
     .await
     .map_err(db_error)?;
     Ok(rows.into_iter().map(Category::from).collect())

@@ -9,8 +9,8 @@ use commerce_core::domain::{
     Category, CategoryId, CategoryRecord, Product, ProductId, ProductRecord,
 };
 use commerce_core::ports::{
-    CatalogChange, CatalogStore, IndexDocument, ProductFilter, ProductListQuery, ProductOrdering,
-    ProductPage, StockWrite,
+    CatalogChange, CatalogStore, CategoryTreeCheck, IndexDocument, ProductFilter, ProductListQuery,
+    ProductOrdering, ProductPage, StockWrite,
 };
 use commerce_core::{Error, Result};
 use sqlx::{QueryBuilder, Sqlite};
@@ -171,7 +171,20 @@ impl CatalogStore for SqliteDatabase {
         }
     }
 
-    async fn update_category(&self, id: CategoryId, category: CategoryRecord) -> Result<Category> {
+    async fn update_category(
+        &self,
+        id: CategoryId,
+        category: CategoryRecord,
+        check: &CategoryTreeCheck<'_>,
+    ) -> Result<Category> {
+        // IMMEDIATE takes the write lock up front: no other write lands between the check and
+        // the update.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_error)?;
+        check(&all_categories(&mut *tx).await?)?;
         let updated = sqlx::query_as::<_, CategoryRow>(concat!(
             "UPDATE categories SET name = $2, name_key = $3, slug = $4, description = $5,
                  parent_id = $6, updated_at = $7
@@ -185,12 +198,18 @@ impl CatalogStore for SqliteDatabase {
         .bind(&category.description)
         .bind(category.parent.map(|p| p.0))
         .bind(Utc::now())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await;
         match updated {
-            Ok(Some(row)) => Ok(row.into()),
+            Ok(Some(row)) => {
+                tx.commit().await.map_err(db_error)?;
+                Ok(row.into())
+            }
             Ok(None) => Err(Error::NotFound("category")),
             Err(error) if is_unique_violation(&error) => {
+                // The conflict is named from outside the transaction, which holds the write
+                // lock and the only connection allowed to write.
+                drop(tx);
                 Err(self.category_conflict(&category, Some(id)).await)
             }
             Err(error) if is_foreign_key_violation(&error) => Err(unknown_parent(category.parent)),
@@ -250,15 +269,7 @@ impl CatalogStore for SqliteDatabase {
     }
 
     async fn list_categories(&self) -> Result<Vec<Category>> {
-        let rows = sqlx::query_as::<_, CategoryRow>(concat!(
-            "SELECT ",
-            category_columns!(),
-            " FROM categories ORDER BY name_key, id"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_error)?;
-        Ok(rows.into_iter().map(Category::from).collect())
+        all_categories(&self.pool).await
     }
 
     async fn create_product(&self, product: ProductRecord) -> Result<Product> {
@@ -539,4 +550,16 @@ impl SqliteDatabase {
         tx.commit().await.map_err(db_error)?;
         Ok(products.len() as u64)
     }
+}
+
+async fn all_categories(db: impl sqlx::SqliteExecutor<'_>) -> Result<Vec<Category>> {
+    let rows = sqlx::query_as::<_, CategoryRow>(concat!(
+        "SELECT ",
+        category_columns!(),
+        " FROM categories ORDER BY name_key, id"
+    ))
+    .fetch_all(db)
+    .await
+    .map_err(db_error)?;
+    Ok(rows.into_iter().map(Category::from).collect())
 }

@@ -246,7 +246,7 @@ async fn postgres_search_follows_the_catalogue() {
 
     // A rename reaches its products' vectors through the trigger.
     store
-        .update_category(audio.id, category("Sound"))
+        .update_category(audio.id, category("Sound"), &|_| Ok(()))
         .await
         .unwrap();
     assert_eq!(found(&search, "sound").await, [headphones.id]);
@@ -997,6 +997,17 @@ async fn shopper_reads_go_to_the_replica_and_everything_else_to_the_primary() {
         .map(|c| c.name)
         .collect();
     assert!(!names.contains(&"Replica shelf".to_owned()), "{names:?}");
+    // The tree a category change is checked against, too.
+    let checked = Mutex::new(Vec::new());
+    store
+        .update_category(shelf.id, category("Primary shelf"), &|tree| {
+            let names = tree.iter().map(|c| c.name.clone());
+            checked.lock().unwrap().extend(names);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(*checked.lock().unwrap(), ["Primary shelf"]);
     let by_ids = store
         .products_by_ids(&[ProductId(1), ProductId(2)])
         .await

@@ -118,6 +118,18 @@ async fn staff_manage_categories_and_others_may_only_read() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error["errors"]["parent"].is_array(), "{error}");
+    // With another problem, both are reported at once.
+    let (status, error) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/categories/{tea_id}/"),
+            Some(&staff),
+            Some(json!({"parent": green, "name": " "})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error["errors"]["parent"].is_array(), "{error}");
+    assert!(error["errors"]["name"].is_array(), "{error}");
 
     let (status, patched) = app
         .call(
