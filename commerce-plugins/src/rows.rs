@@ -7,8 +7,9 @@
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
+use commerce_core::domain::TaskId;
 use commerce_core::domain::{Category, CategoryId, OrderItem, Product, ProductId};
-use commerce_core::ports::{CatalogChange, IndexDocument, ProductFilter, StrandedJob};
+use commerce_core::ports::{BuriedTask, CatalogChange, IndexDocument, ProductFilter, StrandedJob};
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct CategoryRow {
@@ -209,6 +210,35 @@ impl From<StrandedRow> for StrandedJob {
         }
     }
 }
+
+/// A buried task as `TaskQueue::buried`'s statement reads it, the payload as JSON text on both
+/// backends.
+#[derive(sqlx::FromRow)]
+pub(crate) struct BuriedRow {
+    id: i64,
+    job: String,
+    payload: String,
+    attempts: i64,
+    last_error: Option<String>,
+    buried_at: DateTime<Utc>,
+}
+
+impl BuriedRow {
+    pub(crate) fn into_task(self) -> Result<BuriedTask, serde_json::Error> {
+        Ok(BuriedTask {
+            id: TaskId(self.id),
+            job: self.job,
+            payload: serde_json::from_str(&self.payload)?,
+            attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
+            last_error: self.last_error,
+            buried_at: self.buried_at,
+        })
+    }
+}
+
+/// The most attempts a task may be given: the `INTEGER` column PostgreSQL keeps them in holds
+/// no more, and SQLite keeps to the same.
+pub(crate) const MOST_ATTEMPTS: i64 = i32::MAX as i64;
 
 /// The moment a task must have fallen due by to have been due for `due_for` at `now`; `None`
 /// when that is before any time the clock can tell, so no task can be that old.

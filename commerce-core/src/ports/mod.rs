@@ -29,6 +29,6 @@ pub use orders::{
     CartLineTaken, CheckoutProblem, CheckoutProblemKind, IdempotencyKey, NewOrder, ORDER_ID_MEMBER,
     OrderListQuery, OrderStore, PlaceOrderOutcome, ProductNow, notification_for,
 };
-pub use queue::{ClaimedTask, NewTask, StrandedJob, TaskClaim, TaskQueue};
+pub use queue::{BuriedTask, ClaimedTask, NewTask, StrandedJob, TaskClaim, TaskQueue};
 pub use rate_limit::{RateLimiter, WindowCount};
 pub use search::{IndexBatch, SearchHits, SearchIndex, SearchQuery};

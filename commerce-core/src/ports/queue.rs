@@ -67,6 +67,23 @@ pub struct StrandedJob {
     pub oldest_due: Timestamp,
 }
 
+/// A task given up on, kept with its last error: see [`TaskQueue::bury`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuriedTask {
+    /// Its id.
+    pub id: TaskId,
+    /// The job's persisted name.
+    pub job: String,
+    /// The job's arguments.
+    pub payload: serde_json::Value,
+    /// How many times it was claimed.
+    pub attempts: u32,
+    /// Why its last attempt failed.
+    pub last_error: Option<String>,
+    /// When it was given up on.
+    pub buried_at: Timestamp,
+}
+
 /// A queue of tasks that survives restarts.
 ///
 /// Delivery is at least once: a task claimed by a worker that dies becomes claimable again when
@@ -147,6 +164,20 @@ pub trait TaskQueue: Send + Sync + 'static {
         now: Timestamp,
         due_for: Duration,
     ) -> Result<Vec<StrandedJob>>;
+
+    /// Buried tasks, the most recently buried first, at most `limit` of them.
+    async fn buried(&self, limit: usize) -> Result<Vec<BuriedTask>>;
+
+    /// Gives the buried tasks among `ids` `attempts` more tries, the first at `run_at`, and
+    /// returns how many there were; other ids are passed over. What buried a task is usually
+    /// fixed outside the shop (a mail server's credentials), after which an operator brings
+    /// its tasks back.
+    ///
+    /// Attempts go on counting from where they stopped, never from zero, and the requeue
+    /// itself takes a number, so that an outcome reported late for any of the task's earlier
+    /// claims, the one that buried it included, changes nothing: the next claim's attempt is
+    /// two past the last one's.
+    async fn requeue(&self, ids: &[TaskId], run_at: Timestamp, attempts: u32) -> Result<u64>;
 
     /// Waits until a task may have become due, or `timeout` has passed: an idle worker calls
     /// this between claims.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::json;
 
-use crate::domain::Timestamp;
+use crate::domain::{TaskId, Timestamp};
 use crate::ports::{ClaimedTask, NewTask, StrandedJob, TaskQueue};
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -90,6 +90,74 @@ pub async fn buried_tasks_are_never_claimed<Q: TaskQueue>(queue: Arc<Q>) {
     let claimed = claim_at(&*queue, now).await.unwrap();
     queue.bury(claimed.claim(), "gave up").await.unwrap();
     assert!(claim_at(&*queue, later(now, 86_400)).await.is_none());
+}
+
+/// Buried tasks are listed, the latest first, with their last error; requeued ones are
+/// claimed again with more attempts, counted on from where they stopped, and a late outcome of
+/// an earlier claim still changes nothing.
+pub async fn buried_tasks_are_listed_and_requeued<Q: TaskQueue>(queue: Arc<Q>) {
+    let now = Utc::now();
+    let mut buried = Vec::new();
+    for error in ["refused", "timed out"] {
+        let id = queue.enqueue(task("mail", now)).await.unwrap();
+        let claimed = claim_at(&*queue, now).await.unwrap();
+        queue.bury(claimed.claim(), error).await.unwrap();
+        buried.push((id, claimed.claim()));
+        // Buried at distinct moments, whatever the clock's resolution.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let waiting = queue.enqueue(task("mail", later(now, 60))).await.unwrap();
+    let [(refused, first_claim), (timed_out, _)] = buried[..] else {
+        unreachable!()
+    };
+
+    let listed = queue.buried(10).await.unwrap();
+    let summary: Vec<_> = listed
+        .iter()
+        .map(|t| (t.id, t.job.as_str(), t.attempts, t.last_error.as_deref()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (timed_out, "mail", 1, Some("timed out")),
+            (refused, "mail", 1, Some("refused"))
+        ]
+    );
+    assert_eq!(listed[0].payload, json!({"to": "ann@example.com", "n": 1}));
+    assert!(listed[0].buried_at >= listed[1].buried_at);
+    assert_eq!(queue.buried(1).await.unwrap().len(), 1, "the limit holds");
+
+    let requeued = queue
+        .requeue(&[refused, waiting, TaskId(i64::MAX)], later(now, 10), 2)
+        .await
+        .unwrap();
+    assert_eq!(requeued, 1, "only buried tasks are requeued");
+    queue.bury(first_claim, "late").await.unwrap();
+    assert!(
+        claim_at(&*queue, later(now, 5)).await.is_none(),
+        "not before its time"
+    );
+    let again = claim_at(&*queue, later(now, 10)).await.unwrap();
+    assert_eq!(
+        (again.id, again.attempt, again.max_attempts),
+        (refused, 3, 4),
+        "two more tries, counted on past the requeue"
+    );
+    queue.complete(first_claim).await.unwrap();
+    queue.bury(first_claim, "late").await.unwrap();
+    queue.complete(again.claim()).await.unwrap();
+    let left: Vec<_> = queue
+        .buried(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(
+        left,
+        [timed_out],
+        "the late outcome neither buried nor kept it"
+    );
 }
 
 /// Concurrent workers never receive the same task.

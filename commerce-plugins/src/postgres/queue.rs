@@ -13,15 +13,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use commerce_core::Result;
 use commerce_core::domain::{TaskId, Timestamp};
-use commerce_core::ports::{ClaimedTask, NewTask, StrandedJob, TaskClaim, TaskQueue};
+use commerce_core::ports::{BuriedTask, ClaimedTask, NewTask, StrandedJob, TaskClaim, TaskQueue};
+use commerce_core::{Error, Result};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use super::{PostgresDatabase, db_error};
-use crate::rows::{StrandedRow, due_before};
+use super::{BACKEND, PostgresDatabase, db_error};
+use crate::rows::{BuriedRow, MOST_ATTEMPTS, StrandedRow, due_before};
 
 /// The channel `enqueue` and `retry` notify. Shared by every shop on one database, which is
 /// harmless: a spurious wake-up costs one claim that finds nothing.
@@ -199,6 +199,43 @@ impl TaskQueue for PostgresDatabase {
         .await
         .map_err(db_error)?;
         Ok(rows.into_iter().map(StrandedJob::from).collect())
+    }
+
+    async fn buried(&self, limit: usize) -> Result<Vec<BuriedTask>> {
+        let rows: Vec<BuriedRow> = sqlx::query_as(
+            "SELECT id, job, payload::text AS payload, attempts::bigint AS attempts, last_error,
+                 buried_at
+             FROM tasks WHERE buried_at IS NOT NULL ORDER BY buried_at DESC, id DESC LIMIT $1",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.into_iter()
+            .map(|row| row.into_task().map_err(|e| Error::backend(BACKEND, e)))
+            .collect()
+    }
+
+    async fn requeue(&self, ids: &[TaskId], run_at: Timestamp, attempts: u32) -> Result<u64> {
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        // Notifies as `retry` does: the tasks may be due at once.
+        let requeued: i64 = sqlx::query_scalar(
+            "WITH requeued AS (
+                 UPDATE tasks SET buried_at = NULL, run_at = $2,
+                     attempts = LEAST(attempts::bigint + 1, $4)::integer,
+                     max_attempts = LEAST(attempts::bigint + 1 + $3, $4)::integer
+                 WHERE buried_at IS NOT NULL AND id = ANY($1) RETURNING id)
+             SELECT count(*) FROM requeued, pg_notify($5, '')",
+        )
+        .bind(&ids)
+        .bind(run_at)
+        .bind(i64::from(attempts))
+        .bind(MOST_ATTEMPTS)
+        .bind(CHANNEL)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(u64::try_from(requeued).unwrap_or(0))
     }
 
     async fn wait_for_tasks(&self, timeout: Duration) {

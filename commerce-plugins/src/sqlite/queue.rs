@@ -5,11 +5,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use commerce_core::domain::{TaskId, Timestamp};
-use commerce_core::ports::{ClaimedTask, NewTask, StrandedJob, TaskClaim, TaskQueue};
+use commerce_core::ports::{BuriedTask, ClaimedTask, NewTask, StrandedJob, TaskClaim, TaskQueue};
 use commerce_core::{Error, Result};
 
 use super::{BACKEND, SqliteDatabase, db_error};
-use crate::rows::{StrandedRow, due_before};
+use crate::rows::{BuriedRow, MOST_ATTEMPTS, StrandedRow, due_before};
 
 #[derive(sqlx::FromRow)]
 struct ClaimedRow {
@@ -168,5 +168,36 @@ impl TaskQueue for SqliteDatabase {
         .await
         .map_err(db_error)?;
         Ok(rows.into_iter().map(StrandedJob::from).collect())
+    }
+
+    async fn buried(&self, limit: usize) -> Result<Vec<BuriedTask>> {
+        let rows: Vec<BuriedRow> = sqlx::query_as(
+            "SELECT id, job, payload, attempts, last_error, buried_at FROM tasks
+             WHERE buried_at IS NOT NULL ORDER BY buried_at DESC, id DESC LIMIT $1",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.into_iter()
+            .map(|row| row.into_task().map_err(|e| Error::backend(BACKEND, e)))
+            .collect()
+    }
+
+    async fn requeue(&self, ids: &[TaskId], run_at: Timestamp, attempts: u32) -> Result<u64> {
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        let requeued = sqlx::query(
+            "UPDATE tasks SET buried_at = NULL, run_at = $2, attempts = attempts + 1,
+                 max_attempts = MIN(attempts + 1 + $3, $4)
+             WHERE buried_at IS NOT NULL AND id IN (SELECT value FROM json_each($1))",
+        )
+        .bind(serde_json::json!(ids).to_string())
+        .bind(run_at)
+        .bind(i64::from(attempts))
+        .bind(MOST_ATTEMPTS)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(requeued.rows_affected())
     }
 }

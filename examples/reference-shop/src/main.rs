@@ -7,6 +7,8 @@
 //! cargo run -p reference-shop -- create-admin --username U --email E
 //! cargo run -p reference-shop -- seed-demo --products 1000000 --categories 50
 //! cargo run -p reference-shop -- reindex                # rebuild the search index
+//! cargo run -p reference-shop -- tasks                  # list buried background tasks
+//! cargo run -p reference-shop -- tasks requeue 17 18    # give them more attempts
 //! ```
 //!
 //! Backends are chosen from the environment by URL scheme (see docs/configuration.md).
@@ -19,6 +21,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use commerce_core::config::{Config, LogFormat};
+use commerce_core::domain::TaskId;
 use commerce_core::services::Registration;
 use commerce_core::{Shop, ShopBuilder};
 use poem::listener::TcpListener;
@@ -51,6 +54,11 @@ enum Command {
     },
     /// Rebuild the search index from the database.
     Reindex,
+    /// List the background tasks given up on, or give them more attempts.
+    Tasks {
+        #[command(subcommand)]
+        action: Option<TasksCommand>,
+    },
     /// Create a staff user; the password comes from ADMIN_PASSWORD or the first line of stdin.
     CreateAdmin {
         /// The staff user's login name.
@@ -59,6 +67,28 @@ enum Command {
         /// The staff user's e-mail address.
         #[arg(long)]
         email: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TasksCommand {
+    /// List buried tasks, the latest first, with their last error (the default).
+    Buried {
+        /// How many to list at most.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Give buried tasks more attempts, the first at once.
+    Requeue {
+        /// The tasks' ids, as `tasks buried` lists them.
+        #[arg(required_unless_present = "all")]
+        ids: Vec<i64>,
+        /// Every buried task.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        /// How many more tries each task gets.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+        attempts: u32,
     },
 }
 
@@ -77,7 +107,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(config.log_format);
+    init_logging(config.log_format, &command);
     match run(command, config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -123,8 +153,46 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             tracing::info!(through, "search index rebuilt");
             Ok(())
         }
+        Command::Tasks { action } => {
+            let action = action.unwrap_or(TasksCommand::Buried { limit: 50 });
+            tasks(&build(config).await?, action).await
+        }
         Command::Openapi => Ok(()),
     }
+}
+
+async fn tasks(shop: &Shop, action: TasksCommand) -> anyhow::Result<()> {
+    let queue = shop.jobs().port();
+    match action {
+        TasksCommand::Buried { limit } => {
+            for task in queue.buried(limit).await? {
+                println!(
+                    "{}\t{}\t{} attempts\tburied {}\t{}\t{}",
+                    task.id,
+                    task.job,
+                    task.attempts,
+                    task.buried_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    task.last_error.as_deref().unwrap_or("-"),
+                    task.payload,
+                );
+            }
+        }
+        TasksCommand::Requeue { ids, all, attempts } => {
+            let ids: Vec<TaskId> = if all {
+                let buried = queue.buried(usize::MAX).await?;
+                buried.into_iter().map(|task| task.id).collect()
+            } else {
+                ids.into_iter().map(TaskId).collect()
+            };
+            let requeued = queue.requeue(&ids, chrono::Utc::now(), attempts).await?;
+            println!("{requeued} of {} tasks requeued", ids.len());
+            if requeued < ids.len() as u64 {
+                eprintln!("the others were not buried: done, waiting, or unknown");
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn build(config: Config) -> anyhow::Result<Shop> {
@@ -190,10 +258,19 @@ fn read_password_line() -> anyhow::Result<String> {
 /// discards that merge and carries on, so to an operator the warning is only noise.
 const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,tantivy::indexer::segment_manager=error";
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, command: &Command) {
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // The server logs to stdout, where Elastic Beanstalk collects it; the other commands keep
+    // stdout for what they print (`tasks`), and log beside it.
+    let writer = match command {
+        Command::Serve => BoxMakeWriter::new(std::io::stdout),
+        _ => BoxMakeWriter::new(std::io::stderr),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

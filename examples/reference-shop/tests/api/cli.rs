@@ -148,3 +148,69 @@ fn migrate_creates_and_migrates_the_database() {
     );
     assert!(path.exists());
 }
+
+#[tokio::test]
+async fn tasks_lists_the_buried_ones_and_requeues_them() {
+    use commerce_core::ports::{NewTask, TaskQueue};
+    use commerce_plugins::sqlite::SqliteDatabase;
+
+    let data = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", data.path().join("shop.db").display());
+    let database = SqliteDatabase::connect(&url, 2).await.unwrap();
+    database.migrate().await.unwrap();
+    let now = chrono::Utc::now();
+    let id = database
+        .enqueue(NewTask {
+            job: "mail".into(),
+            payload: serde_json::json!({"order": 7}),
+            run_at: now,
+            max_attempts: 1,
+        })
+        .await
+        .unwrap();
+    let lease = std::time::Duration::from_secs(30);
+    let claimed = database
+        .claim(&["mail"], now, lease)
+        .await
+        .unwrap()
+        .unwrap();
+    database
+        .bury(claimed.claim(), "the mail server said no")
+        .await
+        .unwrap();
+
+    let run = |args: &[&str]| {
+        let output = shop()
+            .args(args)
+            .env("DATABASE_URL", &url)
+            .env("SEARCH_INDEX_PATH", data.path().join("search"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let listed = run(&["tasks"]);
+    assert!(
+        listed.starts_with(&format!("{id}\tmail\t1 attempts\tburied ")),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("the mail server said no\t{\"order\":7}"),
+        "{listed}"
+    );
+
+    let id_arg = id.to_string();
+    let requeued = run(&["tasks", "requeue", &id_arg, "--attempts", "2"]);
+    assert_eq!(requeued.trim(), "1 of 1 tasks requeued");
+    assert!(run(&["tasks", "buried"]).is_empty());
+    let again = database
+        .claim(&["mail"], chrono::Utc::now(), lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.id, again.attempt, again.max_attempts), (id, 3, 4));
+
+    let nothing = run(&["tasks", "requeue", "--all"]);
+    assert_eq!(nothing.trim(), "0 of 0 tasks requeued");
+}
