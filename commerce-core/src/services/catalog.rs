@@ -510,6 +510,7 @@ impl CatalogService {
     /// error (a client retrying a "failed" create would make a second product). The background
     /// indexer applies the change on its next pass.
     async fn after_write(&self) -> Result<()> {
+        self.responses.owe_invalidation();
         match self.indexer.catch_up_for_write(WRITE_WAITS_FOR_INDEX).await {
             Ok(Some(_)) => {}
             Ok(None) => tracing::info!(

@@ -13,9 +13,17 @@
 //! cannot tell the generation, keys embed a token of this process's instead, under which
 //! nothing is read from or written to the cache: an entry stored then would be found again
 //! in a later outage, however many writes came between.
+//!
+//! A write whose new generation cannot be stored (the cache is down for a moment, or the
+//! request was abandoned half-way) would leave the old one in place, and with it every entry
+//! cached before the write, for their whole time to live. So an invalidation is owed from
+//! before it is tried until the cache has taken it: meanwhile this process reads through under
+//! its outage token, and one of its reads at a time tries again, so that the first read to
+//! reach the cache once it is back stores the new generation for every instance.
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -82,6 +90,49 @@ pub struct ResponseCache {
     in_flight: Arc<Mutex<InFlight>>,
     /// The generation keys embed while the cache cannot tell the real one.
     unreachable: Arc<str>,
+    /// Invalidations owed: see [`Debt`].
+    debt: Arc<Debt>,
+}
+
+/// The invalidations a process owes the cache. Each is numbered when it is owed; storing a
+/// generation pays the debt only if no invalidation was owed since the attempt began.
+#[derive(Default)]
+struct Debt {
+    /// The number of the last invalidation owed.
+    last: AtomicU64,
+    /// The number of the newest invalidation still unpaid; 0 when none is.
+    unpaid: AtomicU64,
+    /// Whether a read is trying to pay: one at a time, so that a cache coming back gets one
+    /// new generation, not one per waiting read.
+    paying: AtomicBool,
+}
+
+impl Debt {
+    fn owe(&self) -> u64 {
+        let number = self.last.fetch_add(1, Ordering::AcqRel) + 1;
+        self.unpaid.store(number, Ordering::Release);
+        number
+    }
+
+    fn unpaid(&self) -> Option<u64> {
+        Some(self.unpaid.load(Ordering::Acquire)).filter(|number| *number != 0)
+    }
+
+    /// Settles every invalidation up to `number`; false if one was owed since.
+    fn settle(&self, number: u64) -> bool {
+        self.unpaid
+            .compare_exchange(number, 0, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+}
+
+/// Lets another read try to pay when dropped, however the attempt ended.
+struct Paying<'a>(&'a AtomicBool);
+
+impl Drop for Paying<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl ResponseCache {
@@ -92,6 +143,7 @@ impl ResponseCache {
             ttl,
             in_flight: Arc::default(),
             unreachable: format!("unreachable-{}", new_generation()).into(),
+            debt: Arc::default(),
         }
     }
 
@@ -102,6 +154,9 @@ impl ResponseCache {
 
     /// The current generation, starting one if there is none.
     pub async fn generation(&self) -> String {
+        if let Some(owed) = self.debt.unpaid() {
+            return self.pay(owed).await;
+        }
         match self.cache.get(GENERATION_KEY).await {
             Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
             Ok(None) => {
@@ -119,14 +174,49 @@ impl ResponseCache {
     }
 
     /// Makes every entry cached so far unreachable. Call after a write commits.
+    ///
+    /// If the cache cannot take the new generation now, or this call is dropped before it has,
+    /// the invalidation stays owed: see the module's documentation.
     pub async fn invalidate_all(&self) {
-        self.store_generation(&new_generation()).await;
+        let owed = self.debt.owe();
+        if self.store_generation(&new_generation()).await {
+            self.debt.settle(owed);
+        }
     }
 
-    async fn store_generation(&self, generation: &str) {
+    /// Records that an invalidation is due before the work that must precede it (a search
+    /// index catching up with a write), so that this process caches nothing under the old
+    /// generation meanwhile, and a request abandoned in between leaves it owed, not forgotten.
+    /// [`invalidate_all`](Self::invalidate_all) pays it.
+    pub fn owe_invalidation(&self) {
+        self.debt.owe();
+    }
+
+    /// Tries to pay the invalidations owed up to `owed`: the new generation if the cache took
+    /// it and nothing more was owed meanwhile, the outage token otherwise.
+    async fn pay(&self, owed: u64) -> String {
+        if self.debt.paying.swap(true, Ordering::AcqRel) {
+            return self.unreachable.to_string();
+        }
+        let _paying = Paying(&self.debt.paying);
+        let generation = new_generation();
+        if self.store_generation(&generation).await && self.debt.settle(owed) {
+            tracing::info!("cache back: the invalidation it missed is stored");
+            generation
+        } else {
+            self.unreachable.to_string()
+        }
+    }
+
+    /// Whether the cache took `generation`.
+    async fn store_generation(&self, generation: &str) -> bool {
         let value = Bytes::copy_from_slice(generation.as_bytes());
-        if let Err(error) = self.cache.set(GENERATION_KEY, value, GENERATION_TTL).await {
-            tracing::warn!(%error, "could not store the cache generation");
+        match self.cache.set(GENERATION_KEY, value, GENERATION_TTL).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, "could not store the cache generation");
+                false
+            }
         }
     }
 

@@ -581,3 +581,62 @@ async fn with_redis_gone_concurrent_misses_still_share_one_load() {
     }
     assert_eq!(loads.load(Ordering::SeqCst), 1);
 }
+
+/// A write's invalidation that meets the cache down is not lost: this process reads through
+/// meanwhile, and the new generation is stored once the cache is back, so the entries cached
+/// before the write are not served again for the rest of their time to live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalidation_the_cache_missed_is_stored_when_it_returns() {
+    let Some(url) = server() else { return };
+    let space = KeySpace::new(&url);
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (proxied, target) = through_port(&url, port);
+    let forwarding = proxy(listener, target.clone()).await;
+    let cache = RedisCache::connect_with_prefix(&proxied, space.prefix.as_str())
+        .await
+        .unwrap();
+    let responses = ResponseCache::new(Arc::new(cache), Duration::from_secs(60));
+    let before = responses.generation().await;
+    let key = format!("catalog:{before}:product:1");
+    let load = |body: &'static [u8]| move || async move { Ok(Bytes::from_static(body)) };
+    responses
+        .get_or_load(key.clone(), load(b"old"))
+        .await
+        .unwrap();
+
+    forwarding.abort();
+    forwarding.await.ok();
+    responses.invalidate_all().await;
+    let during = responses.generation().await;
+    assert_ne!(during, before);
+    let read = responses
+        .get_or_load(format!("catalog:{during}:product:1"), load(b"new"))
+        .await
+        .unwrap();
+    assert_eq!(
+        read.body,
+        Bytes::from_static(b"new"),
+        "read through meanwhile"
+    );
+
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let forwarding = proxy(listener, target).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let after = loop {
+        let generation = responses.generation().await;
+        if !generation.starts_with("unreachable-") {
+            break generation;
+        }
+        assert!(Instant::now() < deadline, "the cache did not come back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_ne!(after, before, "the write's invalidation was stored late");
+    // Another instance sharing the cache sees the new generation too.
+    let other = RedisCache::connect_with_prefix(&url, space.prefix.as_str())
+        .await
+        .unwrap();
+    let other = ResponseCache::new(Arc::new(other), Duration::from_secs(60));
+    assert_eq!(other.generation().await, after);
+    forwarding.abort();
+}
