@@ -104,6 +104,9 @@ pub struct Config {
     pub jwt_secret_generated: bool,
     /// `MAX_BODY_BYTES`: the largest request body accepted; default 256 KiB.
     pub max_body_bytes: usize,
+    /// `REQUEST_TIMEOUT_SECONDS`: how long a request may take before it is answered with 503
+    /// and its work abandoned; default 30, `0` for no limit.
+    pub request_timeout: Option<Duration>,
     /// `CURRENCY`: the ISO 4217 currency of every price; default USD.
     pub currency: Currency,
     /// `LOG_FORMAT`: `text` (default) or `json`.
@@ -198,6 +201,7 @@ impl Config {
             trusted_proxy_hops: env.parse_or("TRUSTED_PROXY_HOPS", 0)?,
             jwt_secret_generated,
             max_body_bytes: env.parse_or("MAX_BODY_BYTES", 256 * 1024)?,
+            request_timeout: request_timeout(&env)?,
             currency: env.parse_or("CURRENCY", Currency::USD)?,
             log_format: env.parse_or("LOG_FORMAT", LogFormat::Text)?,
         })
@@ -275,6 +279,26 @@ fn statement_timeout(env: &Env<'_>) -> Result<Duration, ConfigError> {
         });
     }
     Ok(Duration::from_millis(millis))
+}
+
+/// The longest `REQUEST_TIMEOUT_SECONDS`: no request of the shop's should take longer, and the
+/// proxies in front of it give up far sooner.
+const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
+fn request_timeout(env: &Env<'_>) -> Result<Option<Duration>, ConfigError> {
+    let variable = "REQUEST_TIMEOUT_SECONDS";
+    let seconds: u64 = env.parse_or(variable, 30)?;
+    let timeout = Duration::from_secs(seconds);
+    if timeout > MAX_REQUEST_TIMEOUT {
+        return Err(ConfigError {
+            variable,
+            message: format!(
+                "must be at most {} (an hour), or 0 for no limit",
+                MAX_REQUEST_TIMEOUT.as_secs()
+            ),
+        });
+    }
+    Ok((seconds > 0).then_some(timeout))
 }
 
 /// The longest `LOGIN_WINDOW_SECONDS`: a lockout longer than a week is a mistake, not a policy.
@@ -432,6 +456,8 @@ mod tests {
             ("LOGIN_WINDOW_SECONDS", "10000000000000000000"),
             ("LOGIN_WINDOW_SECONDS", "604801"),
             ("DATABASE_READ_URL", "replica.example.com"),
+            ("REQUEST_TIMEOUT_SECONDS", "-1"),
+            ("REQUEST_TIMEOUT_SECONDS", "3601"),
             ("DATABASE_READ_URL", "postgres://replica.example.com/shop"),
         ] {
             let error = config(&[(variable, value)]).unwrap_err();
@@ -447,6 +473,16 @@ mod tests {
         assert_eq!(set.database_statement_timeout, Duration::from_millis(250));
         let unlimited = config(&[("DATABASE_STATEMENT_TIMEOUT_MS", "0")]).unwrap();
         assert_eq!(unlimited.database_statement_timeout, Duration::ZERO);
+    }
+
+    #[test]
+    fn requests_time_out_after_thirty_seconds_unless_told_otherwise() {
+        let default = config(&[]).unwrap();
+        assert_eq!(default.request_timeout, Some(Duration::from_secs(30)));
+        let set = config(&[("REQUEST_TIMEOUT_SECONDS", "5")]).unwrap();
+        assert_eq!(set.request_timeout, Some(Duration::from_secs(5)));
+        let unlimited = config(&[("REQUEST_TIMEOUT_SECONDS", "0")]).unwrap();
+        assert_eq!(unlimited.request_timeout, None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
-//! What wraps every request: a request id and log line, and a cap on body size.
+//! What wraps every request: a request id and log line, a time limit, and a cap on body size.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use poem::http::{HeaderValue, StatusCode};
 use poem::{Body, Endpoint, IntoResponse, Request, Response, Result};
@@ -41,6 +41,60 @@ pub(crate) async fn log_request<E: Endpoint>(next: Arc<E>, request: Request) -> 
     }
     .instrument(span)
     .await
+}
+
+/// Answers 503 for a request that takes longer than its time limit (if it has one), abandoning
+/// its work.
+///
+/// A database that stopped answering without closing its connections (a network path that
+/// drops packets silently) would otherwise hold a request until the kernel gives up on the
+/// connection, a quarter of an hour later. Abandoning is what a client's disconnect already
+/// does: a transaction cut short rolls back, and an invalidation owed after a commit is paid
+/// by a later read. A write may still have committed before the limit, which the answer says.
+pub(crate) struct TimeLimit(pub(crate) Option<Duration>);
+
+impl<E: Endpoint> poem::Middleware<E> for TimeLimit {
+    type Output = TimeLimited<E>;
+
+    fn transform(&self, endpoint: E) -> Self::Output {
+        TimeLimited {
+            endpoint,
+            limit: self.0,
+        }
+    }
+}
+
+/// An endpoint under a [`TimeLimit`].
+pub(crate) struct TimeLimited<E> {
+    endpoint: E,
+    limit: Option<Duration>,
+}
+
+impl<E: Endpoint> Endpoint for TimeLimited<E> {
+    type Output = Response;
+
+    async fn call(&self, request: Request) -> Result<Response> {
+        let Some(limit) = self.limit else {
+            return self
+                .endpoint
+                .call(request)
+                .await
+                .map(IntoResponse::into_response);
+        };
+        match tokio::time::timeout(limit, self.endpoint.call(request)).await {
+            Ok(outcome) => outcome.map(IntoResponse::into_response),
+            Err(_) => {
+                tracing::warn!(limit_ms = limit.as_millis() as u64, "request timed out");
+                Ok(Problem::from_status(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the request took too long and was abandoned; a change it asked for may \
+                     have been made, so check before repeating it (a checkout with the same \
+                     Idempotency-Key is always safe to repeat)",
+                )
+                .into_response())
+            }
+        }
+    }
 }
 
 /// Refuses request bodies over `max_bytes` with 413, whether announced by `Content-Length` or

@@ -89,6 +89,7 @@ pub(crate) fn app<Extra: OpenApi + 'static>(shop: &Shop, extra: Extra) -> BoxEnd
         .catch_all_error(|error| async move { problem::into_problem_response(error) })
         .around(middleware::allow_header(allowed))
         .with(NormalizePath::new(TrailingSlash::Trim))
+        .with(middleware::TimeLimit(shop.config.request_timeout))
         .around(middleware::log_request)
         .boxed()
 }

@@ -15,6 +15,7 @@ use common::{TestApp, TestDatabase, spawn_app_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 /// The names of a product page's results.
@@ -108,6 +109,8 @@ struct Proxy {
 
 struct Forwarding {
     up: bool,
+    /// Set to hold every forwarded connection open while passing nothing on.
+    silent: watch::Sender<bool>,
     /// Dropping or aborting these closes both ends of every forwarded connection.
     connections: JoinSet<()>,
 }
@@ -118,6 +121,7 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         let forwarding = Arc::new(Mutex::new(Forwarding {
             up: true,
+            silent: watch::Sender::new(false),
             connections: JoinSet::new(),
         }));
         let accepting = tokio::spawn({
@@ -131,11 +135,16 @@ impl Proxy {
                         continue;
                     }
                     let target = target.clone();
+                    let mut silent = forwarding.silent.subscribe();
                     forwarding.connections.spawn(async move {
                         if let Ok(mut server) = TcpStream::connect(target).await {
-                            tokio::io::copy_bidirectional(&mut client, &mut server)
-                                .await
-                                .ok();
+                            let silenced = async {
+                                let _ = silent.wait_for(|silent| *silent).await;
+                            };
+                            tokio::select! {
+                                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                                () = silenced => std::future::pending::<()>().await,
+                            }
                         }
                     });
                 }
@@ -153,6 +162,12 @@ impl Proxy {
         let mut forwarding = self.forwarding.lock().unwrap();
         forwarding.up = false;
         forwarding.connections.abort_all();
+    }
+
+    /// Stops passing anything on while keeping every connection open, as a network path
+    /// that drops packets does: neither end hears of it.
+    fn silence(&self) {
+        self.forwarding.lock().unwrap().silent.send_replace(true);
     }
 
     /// Forwards new connections again.
@@ -233,4 +248,42 @@ async fn a_database_outage_answers_503_and_the_shop_recovers() {
         .await;
     assert_eq!(status, StatusCode::OK, "{cart}");
     app.register("bob", "customer-password").await;
+}
+
+/// A database that stops answering without closing its connections would hold requests until
+/// the kernel gave up on them, a quarter of an hour later: the time limit answers 503 instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_to_a_database_that_went_silent_time_out_with_503() {
+    let Some(database) = TestDatabase::postgres().await else {
+        return;
+    };
+    let proxy = Proxy::start(database.server_address()).await;
+    let app = spawn_app_with(&[
+        (
+            "DATABASE_URL",
+            &database.url_through("127.0.0.1", proxy.port),
+        ),
+        ("REQUEST_TIMEOUT_SECONDS", "1"),
+    ])
+    .await;
+    let shopper = app.customer_token("ann").await;
+    let (status, cart) = app
+        .call(Method::GET, "/api/cart/", Some(&shopper), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cart}");
+
+    proxy.silence();
+
+    let started = Instant::now();
+    let (status, problem) = app
+        .call(Method::GET, "/api/cart/", Some(&shopper), None)
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let (status, body) = app.get("/health").await;
+    assert_eq!((status, &body), (StatusCode::OK, &json!({"status": "ok"})));
 }
