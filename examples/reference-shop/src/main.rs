@@ -239,7 +239,15 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
-    tracing::info!("shutting down: finishing requests in flight");
+    tracing::info!("shutting down: finishing requests in flight (Ctrl-C again to stop at once)");
+    // Finishing can take a while (a mail batch waiting on its SMTP timeouts): whoever is at
+    // the terminal may not want to wait for it.
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::warn!("stopping at once: work in flight is abandoned");
+            std::process::exit(130);
+        }
+    });
 }
 
 fn read_password_line() -> anyhow::Result<String> {
