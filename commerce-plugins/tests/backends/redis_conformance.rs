@@ -328,9 +328,7 @@ async fn silent_proxy(listener: TcpListener, target: String) -> Arc<AtomicUsize>
 async fn a_redis_that_stops_answering_is_left_for_a_new_connection() {
     let Some(url) = server() else { return };
     let space = KeySpace::new(&url);
-    let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (proxied, target) = through_port(&url, port);
+    let (listener, _, proxied, target) = port_in_front(&url).await;
     let era = silent_proxy(listener, target).await;
     let cache = RedisCache::connect_with_prefix(&proxied, space.prefix.as_str())
         .await
@@ -366,6 +364,15 @@ async fn a_redis_that_stops_answering_is_left_for_a_new_connection() {
     assert_eq!(got, Some(Bytes::from_static(b"v")));
 }
 
+/// A local port for a proxy in front of the Redis at `url`: its listener, its number, `url`
+/// through it, and the `host:port` it is to forward to.
+async fn port_in_front(url: &str) -> (TcpListener, u16, String, String) {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (proxied, target) = through_port(url, port);
+    (listener, port, proxied, target)
+}
+
 /// `url` with its host and port replaced by `127.0.0.1:port`, and the replaced `host:port`.
 fn through_port(url: &str, port: u16) -> (String, String) {
     let client = redis::Client::open(url).unwrap();
@@ -385,9 +392,7 @@ fn through_port(url: &str, port: u16) -> (String, String) {
 async fn a_lost_redis_is_unavailable_quickly_and_the_connection_recovers() {
     let Some(url) = server() else { return };
     let space = KeySpace::new(&url);
-    let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (proxied, target) = through_port(&url, port);
+    let (listener, port, proxied, target) = port_in_front(&url).await;
     let forwarding = proxy(listener, target.clone()).await;
     let cache = Arc::new(RedisCache::with_prefix(
         connect(&proxied).await.unwrap(),
@@ -547,9 +552,7 @@ fn redis_urls_choose_this_plugin() {
 async fn with_redis_gone_concurrent_misses_still_share_one_load() {
     let Some(url) = server() else { return };
     let space = KeySpace::new(&url);
-    let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (proxied, target) = through_port(&url, port);
+    let (listener, _, proxied, target) = port_in_front(&url).await;
     let forwarding = proxy(listener, target).await;
     let cache = RedisCache::connect_with_prefix(&proxied, space.prefix.as_str())
         .await
@@ -589,9 +592,7 @@ async fn with_redis_gone_concurrent_misses_still_share_one_load() {
 async fn an_invalidation_the_cache_missed_is_stored_when_it_returns() {
     let Some(url) = server() else { return };
     let space = KeySpace::new(&url);
-    let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (proxied, target) = through_port(&url, port);
+    let (listener, port, proxied, target) = port_in_front(&url).await;
     let forwarding = proxy(listener, target.clone()).await;
     let cache = RedisCache::connect_with_prefix(&proxied, space.prefix.as_str())
         .await
