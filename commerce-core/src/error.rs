@@ -42,6 +42,10 @@ pub enum Error {
     /// The request conflicts with the current state of the resource.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A change was made on condition that the thing named was as the client last saw it
+    /// (`If-Match`), and it is not: someone else changed it since.
+    #[error("{0} changed since it was read")]
+    PreconditionFailed(&'static str),
     /// Some lines of a checkout cannot be bought: too few in stock, unavailable, or repriced.
     #[error("checkout refused: {} line(s) cannot be bought", .0.len())]
     StockShortage(Vec<crate::ports::CheckoutProblem>),
@@ -139,6 +143,7 @@ impl Error {
                 message: message.clone(),
             },
             Self::Conflict(detail) => Self::Conflict(detail.clone()),
+            Self::PreconditionFailed(what) => Self::PreconditionFailed(what),
             Self::StockShortage(problems) => Self::StockShortage(problems.clone()),
             Self::Unprocessable(detail) => Self::Unprocessable(detail.clone()),
             Self::Unauthenticated(reason) => Self::Unauthenticated(reason),

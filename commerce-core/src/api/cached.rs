@@ -120,6 +120,15 @@ fn matches_etag(header: &str, etag: &str) -> bool {
         .any(|tag| tag == "*" || tag == etag)
 }
 
+/// Whether an `If-Match` header (a list of tags, or `*`) names `etag`. Comparison is strong,
+/// as RFC 9110 wants for `If-Match`: a weak tag matches nothing.
+pub(crate) fn if_match_names(header: &str, etag: &str) -> bool {
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag == etag)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +139,14 @@ mod tests {
         assert!(matches_etag("\"x\", W/\"abc\"", "\"abc\""));
         assert!(matches_etag("*", "\"abc\""));
         assert!(!matches_etag("\"abd\"", "\"abc\""));
+    }
+
+    #[test]
+    fn if_match_lists_compare_strongly() {
+        assert!(if_match_names("\"abc\"", "\"abc\""));
+        assert!(if_match_names("\"x\", \"abc\"", "\"abc\""));
+        assert!(if_match_names("*", "\"abc\""));
+        assert!(!if_match_names("W/\"abc\"", "\"abc\""));
+        assert!(!if_match_names("\"abd\"", "\"abc\""));
     }
 }

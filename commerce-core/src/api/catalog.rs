@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use poem::Request;
+use poem::http::StatusCode;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
@@ -10,17 +11,20 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Serialize;
 
 use super::ApiTags;
-use super::cached::{Cached, JsonBytes, to_bytes};
+use super::cached::{Cached, JsonBytes, if_match_names, to_bytes};
 use super::pagination::{Page, PageLinks};
-use super::problem::ApiError;
+use super::problem::{ApiError, Problem};
 use super::security::OptionalBearer;
 use super::types::{
     CategoryName, Constrained, Description, PageNumber, PageSize, Price, ProductName,
     ProductOrdering, Sku, Slug, Stock, Text,
 };
+use crate::Error;
 use crate::domain::{Category, CategoryId, Currency, Money, Product, ProductId};
-use crate::services::catalog::{CategoryInput, ProductInput, ProductListParams, WriteMode};
-use crate::services::{AuthService, CachedResponse, CatalogService};
+use crate::services::catalog::{
+    CategoryInput, ProductInput, ProductListParams, ProductPrecondition, WriteMode,
+};
+use crate::services::{AuthService, CachedResponse, CatalogService, Principal};
 
 /// A category.
 #[derive(Object, Serialize, Debug)]
@@ -271,7 +275,16 @@ enum CreatedProduct {
 enum UpdatedProduct {
     /// The product as it now is.
     #[oai(status = 200)]
-    Ok(JsonBytes<ProductBody>),
+    Ok(
+        JsonBytes<ProductBody>,
+        /// The new entity tag, for the `If-Match` of a following change.
+        #[oai(header = "ETag")]
+        String,
+    ),
+    /// `If-Match` named another version of the product than the current one: someone changed
+    /// it since. Read it again, and redo the change on what it now is.
+    #[oai(status = 412, content_type = "application/problem+json")]
+    PreconditionFailed(Json<Problem>),
 }
 
 #[derive(ApiResponse)]
@@ -297,6 +310,46 @@ impl CatalogApi {
             product,
             self.catalog.currency(),
         ))?)
+    }
+
+    /// Replaces or patches a product, on the condition `if_match` states if any.
+    async fn write_product(
+        &self,
+        who: Option<Principal>,
+        id: i64,
+        input: ProductInput,
+        mode: WriteMode,
+        if_match: Option<String>,
+    ) -> Result<UpdatedProduct, ApiError> {
+        let currency = self.catalog.currency();
+        // `*` asks only that the product exists, which the service checks anyway; a version
+        // is the tag a staff `GET` of the product gives: that of the body it would send now.
+        let names_a_version = |header: &String| !header.split(',').any(|tag| tag.trim() == "*");
+        let matches = if_match.filter(names_a_version).map(|header| {
+            move |product: &Product| {
+                to_bytes(&ProductBody::new(product, currency))
+                    .is_ok_and(|body| if_match_names(&header, &CachedResponse::new(body).etag))
+            }
+        });
+        let condition = matches.as_ref().map(|m| m as &ProductPrecondition);
+        match self
+            .catalog
+            .update_product(who, ProductId(id), input, mode, condition)
+            .await
+        {
+            Ok(product) => {
+                let body = to_bytes(&ProductBody::new(&product, currency))?;
+                let etag = CachedResponse::new(body.clone()).etag.to_string();
+                Ok(UpdatedProduct::Ok(JsonBytes::new(body), etag))
+            }
+            Err(Error::PreconditionFailed(_)) => Ok(UpdatedProduct::PreconditionFailed(Json(
+                Problem::from_status(
+                    StatusCode::PRECONDITION_FAILED,
+                    "the product has changed since the version If-Match names; read it again",
+                ),
+            ))),
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Serves `load` through the response cache when the answer is the same for everyone.
@@ -605,14 +658,16 @@ impl CatalogApi {
         &self,
         auth: OptionalBearer,
         id: Path<i64>,
+        /// The entity tag of the product as last read (`GET` gives it): the change is made
+        /// only if the product is still that version, else 412.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
         body: Json<ProductCreate>,
     ) -> Result<UpdatedProduct, ApiError> {
         let who = auth.principal(&self.auth)?;
-        let product = self
-            .catalog
-            .update_product(who, ProductId(id.0), body.0.into(), WriteMode::Replace)
-            .await?;
-        Ok(UpdatedProduct::Ok(self.product_body(&product)?))
+        let input = body.0.into();
+        self.write_product(who, id.0, input, WriteMode::Replace, if_match.0)
+            .await
     }
 
     /// Change some of a product's fields (staff).
@@ -625,14 +680,15 @@ impl CatalogApi {
         &self,
         auth: OptionalBearer,
         id: Path<i64>,
+        /// As for `PUT`: made only if the product is still the version this tag names.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
         body: Json<ProductPatch>,
     ) -> Result<UpdatedProduct, ApiError> {
         let who = auth.principal(&self.auth)?;
-        let product = self
-            .catalog
-            .update_product(who, ProductId(id.0), body.0.into(), WriteMode::Patch)
-            .await?;
-        Ok(UpdatedProduct::Ok(self.product_body(&product)?))
+        let input = body.0.into();
+        self.write_product(who, id.0, input, WriteMode::Patch, if_match.0)
+            .await
     }
 
     /// Delete a product (staff).

@@ -170,6 +170,12 @@ impl From<Error> for ApiError {
                 );
                 Self::Conflict(Json(problem))
             }
+            // Only operations that take `If-Match` can meet it, and they answer 412 themselves;
+            // anywhere else it is a conflict with the resource's state.
+            Error::PreconditionFailed(what) => Self::Conflict(Self::problem(
+                StatusCode::CONFLICT,
+                format!("the {what} changed while the request was served"),
+            )),
             Error::Unprocessable(detail) => {
                 Self::Unprocessable(Self::problem(StatusCode::UNPROCESSABLE_ENTITY, detail))
             }

@@ -147,6 +147,27 @@ pub enum StockWrite {
     Keep,
 }
 
+/// What a conditional product update requires of the stored product: that it is as the
+/// change was built on. Every change to a product moves one of the two: its own fields move
+/// `updated_at`, orders and cancellations move `stock`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProductState {
+    /// When its fields were last written.
+    pub updated_at: Timestamp,
+    /// Its stock.
+    pub stock: i64,
+}
+
+impl ProductState {
+    /// The state `product` was read in.
+    pub fn of(product: &Product) -> Self {
+        Self {
+            updated_at: product.updated_at,
+            stock: product.stock,
+        }
+    }
+}
+
 /// A rule a category change must satisfy against the whole tree; see
 /// [`CatalogStore::update_category`].
 pub type CategoryTreeCheck<'a> = dyn Fn(&[Category]) -> Result<()> + Send + Sync + 'a;
@@ -205,12 +226,15 @@ pub trait CatalogStore: Send + Sync + 'static {
     async fn import_products(&self, products: &[ProductRecord]) -> Result<u64>;
 
     /// Replaces a product's fields, its stock only with [`StockWrite::Set`]; errors as for
-    /// create, and `NotFound`.
+    /// create, and `NotFound`. With `expected`, only if the product is still in that state,
+    /// checked so that nothing changes it between the check and the write (in the same
+    /// statement, or under the write's lock): [`Error::PreconditionFailed`] when it is not.
     async fn update_product(
         &self,
         id: ProductId,
         product: ProductRecord,
         stock: StockWrite,
+        expected: Option<ProductState>,
     ) -> Result<Product>;
 
     /// Deletes a product; `NotFound` if there is none.

@@ -21,7 +21,7 @@ pub use cache::{Cache, CacheExt};
 pub use cart::{CartAddition, CartStore};
 pub use catalog::{
     CatalogChange, CatalogStore, CategoryTreeCheck, IndexDocument, ProductFilter, ProductListQuery,
-    ProductOrdering, ProductPage, StockWrite,
+    ProductOrdering, ProductPage, ProductState, StockWrite,
 };
 pub use health::ReadinessCheck;
 pub use mail::{Mailer, OutgoingMail};

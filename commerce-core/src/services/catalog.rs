@@ -17,7 +17,8 @@ use crate::domain::{
 };
 use crate::error::{Error, FieldErrors, Result};
 use crate::ports::{
-    CatalogStore, ProductFilter, ProductListQuery, ProductOrdering, SearchQuery, StockWrite,
+    CatalogStore, ProductFilter, ProductListQuery, ProductOrdering, ProductState, SearchQuery,
+    StockWrite,
 };
 
 /// The default and largest page sizes of product lists.
@@ -61,6 +62,10 @@ pub struct ProductInput {
     /// True when absent.
     pub is_active: Option<bool>,
 }
+
+/// A condition a product must meet for a change to it to go ahead: see
+/// [`CatalogService::update_product`].
+pub type ProductPrecondition = dyn Fn(&Product) -> bool + Send + Sync;
 
 /// How a write treats absent fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -338,10 +343,16 @@ impl CatalogService {
     // ---- products ----
 
     /// One product; inactive ones exist only for staff.
+    ///
+    /// Staff read it from where writes go, not from a replica: the entity tag of what they read
+    /// is what their next change's `If-Match` names, and a replica's may be a version behind.
     pub async fn product(&self, who: Option<Principal>, id: ProductId) -> Result<Product> {
-        self.store
-            .find_product(id)
-            .await?
+        let found = if is_staff(who) {
+            self.store.product_to_update(id).await?
+        } else {
+            self.store.find_product(id).await?
+        };
+        found
             .filter(|product| product.is_active || is_staff(who))
             .ok_or(Error::NotFound("product"))
     }
@@ -371,12 +382,18 @@ impl CatalogService {
     }
 
     /// Replaces or patches a product (staff only).
+    ///
+    /// With `if_matches` (the API's `If-Match`), only if the product as it is now passes it,
+    /// and nothing changes the product between that check and the write:
+    /// [`Error::PreconditionFailed`] otherwise. Two staff members editing one product from the
+    /// same page then cannot silently undo each other's changes.
     pub async fn update_product(
         &self,
         who: Option<Principal>,
         id: ProductId,
         input: ProductInput,
         mode: WriteMode,
+        if_matches: Option<&ProductPrecondition>,
     ) -> Result<Product> {
         require_staff(who)?;
         let current = self
@@ -384,6 +401,13 @@ impl CatalogService {
             .product_to_update(id)
             .await?
             .ok_or(Error::NotFound("product"))?;
+        let expected = match if_matches {
+            Some(matches) if !matches(&current) => {
+                return Err(Error::PreconditionFailed("product"));
+            }
+            Some(_) => Some(ProductState::of(&current)),
+            None => None,
+        };
         // A patch that leaves stock out must not write back the figure read above: orders may
         // have taken from it since.
         let stock = if mode == WriteMode::Replace || input.stock.is_some() {
@@ -392,7 +416,10 @@ impl CatalogService {
             StockWrite::Keep
         };
         let record = self.product_record(Some(current), input, mode)?;
-        let updated = self.store.update_product(id, record, stock).await?;
+        let updated = self
+            .store
+            .update_product(id, record, stock, expected)
+            .await?;
         self.after_write().await?;
         Ok(updated)
     }

@@ -188,7 +188,7 @@ pub async fn products_round_trip<S: CatalogStore>(store: Arc<S>) {
     let mut record = product("Gyokuro", tea.id, 99, 0);
     record.is_active = false;
     let updated = store
-        .update_product(created.id, record, StockWrite::Set)
+        .update_product(created.id, record, StockWrite::Set, None)
         .await
         .unwrap();
     assert_eq!(updated.id, created.id);
@@ -207,7 +207,12 @@ pub async fn products_round_trip<S: CatalogStore>(store: Arc<S>) {
     ));
     assert!(matches!(
         store
-            .update_product(created.id, product("X", tea.id, 1, 1), StockWrite::Set)
+            .update_product(
+                created.id,
+                product("X", tea.id, 1, 1),
+                StockWrite::Set,
+                None
+            )
             .await,
         Err(Error::NotFound(_))
     ));
@@ -242,7 +247,7 @@ pub async fn product_skus_and_slugs_are_unique<S: CatalogStore>(store: Arc<S>) {
     let mut same = product("Sencha", tea.id, 200, 1);
     same.sku = first.sku.clone();
     store
-        .update_product(first.id, same, StockWrite::Set)
+        .update_product(first.id, same, StockWrite::Set, None)
         .await
         .unwrap();
 }
@@ -442,7 +447,7 @@ pub async fn every_product_write_is_logged<S: CatalogStore>(store: Arc<S>) {
     assert!(start >= 2);
 
     store
-        .update_product(a.id, product("A2", tea.id, 2, 1), StockWrite::Set)
+        .update_product(a.id, product("A2", tea.id, 2, 1), StockWrite::Set, None)
         .await
         .unwrap();
     store.delete_product(b.id).await.unwrap();
@@ -472,7 +477,7 @@ pub async fn old_changes_are_pruned<S: CatalogStore>(store: Arc<S>) {
         .unwrap();
     for price in 2..=5 {
         store
-            .update_product(a.id, product("A", tea.id, price, 1), StockWrite::Set)
+            .update_product(a.id, product("A", tea.id, price, 1), StockWrite::Set, None)
             .await
             .unwrap();
     }
@@ -492,7 +497,7 @@ pub async fn old_changes_are_pruned<S: CatalogStore>(store: Arc<S>) {
     assert_eq!(store.prune_changes(latest + 1, 100).await.unwrap(), 2);
     assert!(store.changes_since(0, 100).await.unwrap().is_empty());
     store
-        .update_product(a.id, product("A", tea.id, 6, 1), StockWrite::Set)
+        .update_product(a.id, product("A", tea.id, 6, 1), StockWrite::Set, None)
         .await
         .unwrap();
     let next = store.changes_since(0, 100).await.unwrap();
@@ -548,7 +553,7 @@ pub async fn unfiltered_totals_follow_every_write<S: CatalogStore>(store: Arc<S>
         ..product("Green", tea.id, 1, 1)
     };
     store
-        .update_product(green.id, deactivated, StockWrite::Set)
+        .update_product(green.id, deactivated, StockWrite::Set, None)
         .await
         .unwrap();
     assert_eq!(totals(&*store).await, (5, 2));
@@ -557,12 +562,17 @@ pub async fn unfiltered_totals_follow_every_write<S: CatalogStore>(store: Arc<S>
         ..product("Green", tea.id, 2, 9)
     };
     store
-        .update_product(green.id, restocked, StockWrite::Set)
+        .update_product(green.id, restocked, StockWrite::Set, None)
         .await
         .unwrap();
     assert_eq!(totals(&*store).await, (5, 2));
     store
-        .update_product(hidden.id, product("Hidden", tea.id, 1, 1), StockWrite::Set)
+        .update_product(
+            hidden.id,
+            product("Hidden", tea.id, 1, 1),
+            StockWrite::Set,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(totals(&*store).await, (5, 3));

@@ -97,6 +97,7 @@ macro_rules! order_store_conformance {
             placing_an_order_takes_its_quantities_from_the_cart,
             concurrent_checkouts_never_oversell,
             product_updates_keep_the_stock_orders_took,
+            conditional_product_updates_fail_once_the_product_changed,
             idempotency_keys_make_one_order,
             status_changes_are_conditional,
             orders_list_newest_first,

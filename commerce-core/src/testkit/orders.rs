@@ -11,7 +11,7 @@ use crate::domain::{
 };
 use crate::ports::{
     CartLineTaken, CartStore, CatalogStore, CheckoutProblemKind, IdempotencyKey, NewOrder, NewTask,
-    OrderListQuery, OrderStore, PlaceOrderOutcome, StockWrite, TaskQueue, UserStore,
+    OrderListQuery, OrderStore, PlaceOrderOutcome, ProductState, StockWrite, TaskQueue, UserStore,
 };
 
 /// Everything a checkout touches, in one backend.
@@ -217,7 +217,7 @@ pub async fn additions_stay_within_stock_and_limit<S: ShopStore>(store: Arc<S>) 
         is_active: false,
     };
     store
-        .update_product(mug.id, record, StockWrite::Set)
+        .update_product(mug.id, record, StockWrite::Set, None)
         .await
         .unwrap();
     let inactive = store.add_to_cart(ann, mug.id, 1, 1_000).await.unwrap();
@@ -404,7 +404,7 @@ pub async fn product_updates_keep_the_stock_orders_took<S: ShopStore>(store: Arc
         is_active: read.is_active,
     };
     let updated = store
-        .update_product(tea.id, repriced.clone(), StockWrite::Keep)
+        .update_product(tea.id, repriced.clone(), StockWrite::Keep, None)
         .await
         .unwrap();
     assert_eq!((updated.price_minor, updated.stock), (300, 7));
@@ -415,10 +415,91 @@ pub async fn product_updates_keep_the_stock_orders_took<S: ShopStore>(store: Arc
         ..repriced
     };
     let updated = store
-        .update_product(tea.id, counted, StockWrite::Set)
+        .update_product(tea.id, counted, StockWrite::Set, None)
         .await
         .unwrap();
     assert_eq!(updated.stock, 12);
+}
+
+/// A conditional update goes through only while the product is in the state it was built on:
+/// an order placed since, or another staff change, fails it, and a missing product is still
+/// not found.
+pub async fn conditional_product_updates_fail_once_the_product_changed<S: ShopStore>(
+    store: Arc<S>,
+) {
+    let ann = user(&*store, "ann").await;
+    let tea = product(&*store, "Tea", 250, 10).await;
+    let record = |price_minor: i64| ProductRecord {
+        name: tea.name.clone(),
+        slug: tea.slug.clone(),
+        sku: tea.sku.clone(),
+        description: tea.description.clone(),
+        price_minor,
+        category: tea.category,
+        stock: 10,
+        is_active: true,
+    };
+    let read = store.product_to_update(tea.id).await.unwrap().unwrap();
+    let PlaceOrderOutcome::Placed(_) = store
+        .place_order(order_of(ann, &tea, 3, None))
+        .await
+        .unwrap()
+    else {
+        panic!("not placed")
+    };
+    let after_order = store
+        .update_product(
+            tea.id,
+            record(300),
+            StockWrite::Set,
+            Some(ProductState::of(&read)),
+        )
+        .await;
+    assert!(
+        matches!(after_order, Err(Error::PreconditionFailed(_))),
+        "an order took stock since the read: {after_order:?}"
+    );
+    assert_eq!(
+        stock_of(&*store, tea.id).await,
+        7,
+        "and the write did nothing"
+    );
+
+    let read = store.product_to_update(tea.id).await.unwrap().unwrap();
+    let first = store
+        .update_product(
+            tea.id,
+            record(300),
+            StockWrite::Keep,
+            Some(ProductState::of(&read)),
+        )
+        .await
+        .unwrap();
+    assert_eq!((first.price_minor, first.stock), (300, 7));
+    let second = store
+        .update_product(
+            tea.id,
+            record(350),
+            StockWrite::Keep,
+            Some(ProductState::of(&read)),
+        )
+        .await;
+    assert!(
+        matches!(second, Err(Error::PreconditionFailed(_))),
+        "the first change moved it: {second:?}"
+    );
+    let current = store.product_to_update(tea.id).await.unwrap().unwrap();
+    assert_eq!(current.price_minor, 300);
+
+    let gone = store
+        .update_product(
+            ProductId(i64::MAX),
+            record(1),
+            StockWrite::Keep,
+            Some(ProductState::of(&read)),
+        )
+        .await;
+    assert!(matches!(gone, Err(Error::NotFound(_))), "{gone:?}");
 }
 
 /// Concurrent placements for the last units sell exactly the stock.

@@ -22,7 +22,7 @@ use commerce_core::domain::{
 };
 use commerce_core::ports::{
     CatalogChange, CatalogStore, CategoryTreeCheck, IndexDocument, ProductFilter, ProductListQuery,
-    ProductOrdering, ProductPage, StockWrite,
+    ProductOrdering, ProductPage, ProductState, StockWrite,
 };
 use commerce_core::{Error, Result};
 use sqlx::{Postgres, QueryBuilder};
@@ -385,12 +385,15 @@ impl CatalogStore for PostgresDatabase {
         id: ProductId,
         product: ProductRecord,
         stock: StockWrite,
+        expected: Option<ProductState>,
     ) -> Result<Product> {
         let updated = sqlx::query_as::<_, ProductRow>(concat!(
             "UPDATE products SET name = $2, slug = $3, sku = $4, description = $5,
                  price_minor = $6, category_id = $7, stock = COALESCE($8, stock),
                  is_active = $9, updated_at = $10
-             WHERE id = $1 RETURNING ",
+             WHERE id = $1
+               AND ($11::timestamptz IS NULL OR (updated_at = $11 AND stock = $12))
+             RETURNING ",
             product_columns!()
         ))
         .bind(id.0)
@@ -403,10 +406,15 @@ impl CatalogStore for PostgresDatabase {
         .bind((stock == StockWrite::Set).then_some(product.stock))
         .bind(product.is_active)
         .bind(Utc::now())
+        .bind(expected.map(|state| state.updated_at))
+        .bind(expected.map(|state| state.stock))
         .fetch_optional(&self.pool)
         .await;
         match updated {
             Ok(Some(row)) => Ok(row.into()),
+            Ok(None) if expected.is_some() && product_exists(&self.pool, id).await? => {
+                Err(Error::PreconditionFailed("product"))
+            }
             Ok(None) => Err(Error::NotFound("product")),
             Err(error) if is_unique_violation(&error) => Err(product_conflict(&error)),
             Err(error) if is_foreign_key_violation(&error) => {
@@ -569,6 +577,14 @@ pub(super) async fn latest_change(pool: &sqlx::PgPool) -> Result<u64> {
         .await
         .map_err(db_error)?;
     Ok(u64::try_from(seq).unwrap_or(0))
+}
+
+async fn product_exists(pool: &sqlx::PgPool, id: ProductId) -> Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM products WHERE id = $1)")
+        .bind(id.0)
+        .fetch_one(pool)
+        .await
+        .map_err(db_error)
 }
 
 /// Reads for shoppers go to the reader pool; reads a change is built on, to the primary.

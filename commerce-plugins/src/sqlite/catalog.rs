@@ -10,7 +10,7 @@ use commerce_core::domain::{
 };
 use commerce_core::ports::{
     CatalogChange, CatalogStore, CategoryTreeCheck, IndexDocument, ProductFilter, ProductListQuery,
-    ProductOrdering, ProductPage, StockWrite,
+    ProductOrdering, ProductPage, ProductState, StockWrite,
 };
 use commerce_core::{Error, Result};
 use sqlx::{QueryBuilder, Sqlite};
@@ -326,30 +326,48 @@ impl CatalogStore for SqliteDatabase {
         id: ProductId,
         product: ProductRecord,
         stock: StockWrite,
+        expected: Option<ProductState>,
     ) -> Result<Product> {
-        let updated = sqlx::query_as::<_, ProductRow>(concat!(
-            "UPDATE products SET name = $2, slug = $3, sku = $4, description = $5,
-                 price_minor = $6, category_id = $7, stock = COALESCE($8, stock),
-                 is_active = $9, updated_at = $10
-             WHERE id = $1 RETURNING ",
-            product_columns!()
-        ))
-        .bind(id.0)
-        .bind(&product.name)
-        .bind(&product.slug)
-        .bind(&product.sku)
-        .bind(&product.description)
-        .bind(product.price_minor)
-        .bind(product.category.0)
-        .bind((stock == StockWrite::Set).then_some(product.stock))
-        .bind(product.is_active)
-        .bind(Utc::now())
-        .fetch_optional(&self.pool)
-        .await;
+        let (updated, tx) = match expected {
+            None => (write_product(&self.pool, id, &product, stock).await, None),
+            Some(expected) => {
+                // IMMEDIATE takes the write lock up front: nothing changes the product between
+                // the comparison and the update. Times are compared as read, not as stored text.
+                let mut tx = self
+                    .pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(db_error)?;
+                let state: Option<(DateTime<Utc>, i64)> =
+                    sqlx::query_as("SELECT updated_at, stock FROM products WHERE id = $1")
+                        .bind(id.0)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                match state {
+                    None => return Err(Error::NotFound("product")),
+                    Some((updated_at, stock))
+                        if (ProductState { updated_at, stock }) != expected =>
+                    {
+                        return Err(Error::PreconditionFailed("product"));
+                    }
+                    Some(_) => {}
+                }
+                let updated = write_product(&mut *tx, id, &product, stock).await;
+                (updated, Some(tx))
+            }
+        };
         match updated {
-            Ok(Some(row)) => Ok(row.into()),
+            Ok(Some(row)) => {
+                if let Some(tx) = tx {
+                    tx.commit().await.map_err(db_error)?;
+                }
+                Ok(row.into())
+            }
             Ok(None) => Err(Error::NotFound("product")),
             Err(error) if is_unique_violation(&error) => {
+                // Named from outside the transaction, which holds the write lock.
+                drop(tx);
                 Err(self.product_conflict(&product, Some(id)).await)
             }
             Err(error) if is_foreign_key_violation(&error) => {
@@ -562,4 +580,33 @@ async fn all_categories(db: impl sqlx::SqliteExecutor<'_>) -> Result<Vec<Categor
     .await
     .map_err(db_error)?;
     Ok(rows.into_iter().map(Category::from).collect())
+}
+
+/// Writes a product's fields, and its stock with [`StockWrite::Set`]; the row as written, or
+/// `None` when there is no such product.
+async fn write_product(
+    db: impl sqlx::SqliteExecutor<'_>,
+    id: ProductId,
+    product: &ProductRecord,
+    stock: StockWrite,
+) -> Result<Option<ProductRow>, sqlx::Error> {
+    sqlx::query_as::<_, ProductRow>(concat!(
+        "UPDATE products SET name = $2, slug = $3, sku = $4, description = $5,
+             price_minor = $6, category_id = $7, stock = COALESCE($8, stock),
+             is_active = $9, updated_at = $10
+         WHERE id = $1 RETURNING ",
+        product_columns!()
+    ))
+    .bind(id.0)
+    .bind(&product.name)
+    .bind(&product.slug)
+    .bind(&product.sku)
+    .bind(&product.description)
+    .bind(product.price_minor)
+    .bind(product.category.0)
+    .bind((stock == StockWrite::Set).then_some(product.stock))
+    .bind(product.is_active)
+    .bind(Utc::now())
+    .fetch_optional(db)
+    .await
 }

@@ -257,6 +257,7 @@ async fn postgres_search_follows_the_catalogue() {
             headphones.id,
             product("Studio Monitors", audio.id),
             StockWrite::Set,
+            None,
         )
         .await
         .unwrap();
@@ -360,7 +361,7 @@ async fn changes_are_numbered_in_commit_order() {
     let mut record = product("Matcha", tea.id);
     record.stock = 9;
     store
-        .update_product(second.id, record, StockWrite::Set)
+        .update_product(second.id, record, StockWrite::Set, None)
         .await
         .unwrap();
     let seen = store.changes_since(start, 100).await.unwrap();

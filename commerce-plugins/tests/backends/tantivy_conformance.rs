@@ -421,6 +421,7 @@ async fn an_index_behind_a_pruned_change_log_rebuilds() {
             kettle.id,
             product("Steel Kettle", kitchen.id),
             StockWrite::Set,
+            None,
         )
         .await
         .unwrap();

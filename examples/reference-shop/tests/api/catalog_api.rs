@@ -570,6 +570,93 @@ async fn reads_carry_etags_and_answer_304_when_unchanged() {
     assert_eq!(list_again.status(), StatusCode::NOT_MODIFIED);
 }
 
+/// Two staff members edit one product from the page each read: with `If-Match`, the second
+/// change is refused instead of silently undoing the first.
+#[tokio::test]
+async fn staff_changes_with_if_match_cannot_undo_each_other() {
+    let app = spawn_app().await;
+    let staff = app.staff_token().await;
+    let tea = category(&app, &staff, "Tea", None).await;
+    let id = product(&app, &staff, "Sencha", "12.00", tea, 5).await["id"]
+        .as_i64()
+        .unwrap();
+    let url = app.url(&format!("/api/products/{id}/"));
+    let read = app
+        .client
+        .get(&url)
+        .bearer_auth(&staff)
+        .send()
+        .await
+        .unwrap();
+    let etag = read.headers()["etag"].to_str().unwrap().to_owned();
+
+    let patch = |if_match: &str, body: serde_json::Value| {
+        app.client
+            .patch(&url)
+            .bearer_auth(&staff)
+            .header("if-match", if_match)
+            .json(&body)
+            .send()
+    };
+    let first = patch(&etag, json!({"price": "13.00"})).await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let new_etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(new_etag, etag);
+    let (status, problem) = common::decode(
+        patch(&etag, json!({"name": "Sencha, first flush"}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{problem}");
+    assert_eq!(problem["status"], 412);
+
+    // The tag a change answers with, and the one a read gives now, are the current version's.
+    let now = app
+        .client
+        .get(&url)
+        .bearer_auth(&staff)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(now.headers()["etag"].to_str().unwrap(), new_etag);
+    let (status, product) = common::decode(
+        patch(&new_etag, json!({"name": "Sencha, first flush"}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{product}");
+    assert_eq!(
+        (product["name"].as_str(), product["price"].as_str()),
+        (Some("Sencha, first flush"), Some("13.00"))
+    );
+
+    // `*` asks only that the product exists; a weak tag never matches; without the header
+    // the change is unconditional.
+    let (status, _) = common::decode(patch("*", json!({"stock": 6})).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let current = app
+        .client
+        .get(&url)
+        .bearer_auth(&staff)
+        .send()
+        .await
+        .unwrap();
+    let weak = format!("W/{}", current.headers()["etag"].to_str().unwrap());
+    let (status, _) = common::decode(patch(&weak, json!({"stock": 7})).await.unwrap()).await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &format!("/api/products/{id}/"),
+            Some(&staff),
+            Some(json!({"name": "Sencha", "price": "12.00", "category": tea, "stock": 5})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn no_reader_sees_an_old_price_after_the_update_returns() {
     let app = spawn_app().await;
