@@ -401,13 +401,8 @@ impl CatalogService {
             .product_to_update(id)
             .await?
             .ok_or(Error::NotFound("product"))?;
-        let expected = match if_matches {
-            Some(matches) if !matches(&current) => {
-                return Err(Error::PreconditionFailed("product"));
-            }
-            Some(_) => Some(ProductState::of(&current)),
-            None => None,
-        };
+        let state = ProductState::of(&current);
+        let version_matches = if_matches.map(|matches| matches(&current));
         // A patch that leaves stock out must not write back the figure read above: orders may
         // have taken from it since.
         let stock = if mode == WriteMode::Replace || input.stock.is_some() {
@@ -415,7 +410,14 @@ impl CatalogService {
         } else {
             StockWrite::Keep
         };
+        // Input that breaks a rule is told so whatever version it names: a fresh read would
+        // not make it valid.
         let record = self.product_record(Some(current), input, mode)?;
+        let expected = match version_matches {
+            Some(false) => return Err(Error::PreconditionFailed("product")),
+            Some(true) => Some(state),
+            None => None,
+        };
         let updated = self
             .store
             .update_product(id, record, stock, expected)

@@ -610,6 +610,11 @@ async fn staff_changes_with_if_match_cannot_undo_each_other() {
     .await;
     assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{problem}");
     assert_eq!(problem["status"], 412);
+    // A body that breaks a rule is a 400 whatever the tag: reading again would not fix it.
+    let (status, problem) =
+        common::decode(patch(&etag, json!({"price": "-1.00"})).await.unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert!(problem["errors"]["price"].is_array(), "{problem}");
 
     // The tag a change answers with, and the one a read gives now, are the current version's.
     let now = app
