@@ -11,7 +11,7 @@
 #   ST_ONLY=customer bash .ci/schemathesis.sh   # or ST_ONLY=staff
 #
 # Reports (JUnit and NDJSON per run), schemathesis's crash cache and the server log go to
-# target/schemathesis/. It takes about three minutes on 2 cores once the shop is built.
+# target/schemathesis/. It takes about a minute and a half on 2 cores once the shop is built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
