@@ -429,15 +429,21 @@ pub async fn conditional_product_updates_fail_once_the_product_changed<S: ShopSt
 ) {
     let ann = user(&*store, "ann").await;
     let tea = product(&*store, "Tea", 250, 10).await;
-    let record = |price_minor: i64| ProductRecord {
-        name: tea.name.clone(),
-        slug: tea.slug.clone(),
-        sku: tea.sku.clone(),
-        description: tea.description.clone(),
-        price_minor,
-        category: tea.category,
-        stock: 10,
-        is_active: true,
+    // Tea repriced, as a staff change built on the product as `read` was.
+    let reprice = |id: ProductId, price_minor: i64, stock: StockWrite, read: &Product| {
+        let record = ProductRecord {
+            name: tea.name.clone(),
+            slug: tea.slug.clone(),
+            sku: tea.sku.clone(),
+            description: tea.description.clone(),
+            price_minor,
+            category: tea.category,
+            stock: 10,
+            is_active: true,
+        };
+        let expected = Some(ProductState::of(read));
+        let store = Arc::clone(&store);
+        async move { store.update_product(id, record, stock, expected).await }
     };
     let read = store.product_to_update(tea.id).await.unwrap().unwrap();
     let PlaceOrderOutcome::Placed(_) = store
@@ -447,14 +453,7 @@ pub async fn conditional_product_updates_fail_once_the_product_changed<S: ShopSt
     else {
         panic!("not placed")
     };
-    let after_order = store
-        .update_product(
-            tea.id,
-            record(300),
-            StockWrite::Set,
-            Some(ProductState::of(&read)),
-        )
-        .await;
+    let after_order = reprice(tea.id, 300, StockWrite::Set, &read).await;
     assert!(
         matches!(after_order, Err(Error::PreconditionFailed(_))),
         "an order took stock since the read: {after_order:?}"
@@ -466,24 +465,9 @@ pub async fn conditional_product_updates_fail_once_the_product_changed<S: ShopSt
     );
 
     let read = store.product_to_update(tea.id).await.unwrap().unwrap();
-    let first = store
-        .update_product(
-            tea.id,
-            record(300),
-            StockWrite::Keep,
-            Some(ProductState::of(&read)),
-        )
-        .await
-        .unwrap();
+    let first = reprice(tea.id, 300, StockWrite::Keep, &read).await.unwrap();
     assert_eq!((first.price_minor, first.stock), (300, 7));
-    let second = store
-        .update_product(
-            tea.id,
-            record(350),
-            StockWrite::Keep,
-            Some(ProductState::of(&read)),
-        )
-        .await;
+    let second = reprice(tea.id, 350, StockWrite::Keep, &read).await;
     assert!(
         matches!(second, Err(Error::PreconditionFailed(_))),
         "the first change moved it: {second:?}"
@@ -491,14 +475,7 @@ pub async fn conditional_product_updates_fail_once_the_product_changed<S: ShopSt
     let current = store.product_to_update(tea.id).await.unwrap().unwrap();
     assert_eq!(current.price_minor, 300);
 
-    let gone = store
-        .update_product(
-            ProductId(i64::MAX),
-            record(1),
-            StockWrite::Keep,
-            Some(ProductState::of(&read)),
-        )
-        .await;
+    let gone = reprice(ProductId(i64::MAX), 1, StockWrite::Keep, &read).await;
     assert!(matches!(gone, Err(Error::NotFound(_))), "{gone:?}");
 }
 

@@ -42,6 +42,37 @@ async fn product(
     .await
 }
 
+/// A shop with a staff member, a Tea category and one product in it: Sencha, five in stock.
+struct Sencha {
+    staff: String,
+    tea: i64,
+    id: i64,
+    /// The product's address, for the HTTP client.
+    url: String,
+}
+
+async fn sencha(app: &TestApp, price: &str) -> Sencha {
+    let staff = app.staff_token().await;
+    let tea = category(app, &staff, "Tea", None).await;
+    let id = product(app, &staff, "Sencha", price, tea, 5).await["id"]
+        .as_i64()
+        .unwrap();
+    let url = app.url(&format!("/api/products/{id}/"));
+    Sencha {
+        staff,
+        tea,
+        id,
+        url,
+    }
+}
+
+/// The entity tag a staff member's `GET` of `url` answers.
+async fn staff_etag(app: &TestApp, url: &str, staff: &str) -> String {
+    let read = app.client.get(url).bearer_auth(staff).send().await.unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+    read.headers()["etag"].to_str().unwrap().to_owned()
+}
+
 fn names(page: &Value) -> Vec<&str> {
     page["results"]
         .as_array()
@@ -515,12 +546,7 @@ async fn search_ranks_filters_and_reflects_writes_at_once() {
 #[tokio::test]
 async fn reads_carry_etags_and_answer_304_when_unchanged() {
     let app = spawn_app().await;
-    let staff = app.staff_token().await;
-    let tea = category(&app, &staff, "Tea", None).await;
-    let id = product(&app, &staff, "Sencha", "12.00", tea, 5).await["id"]
-        .as_i64()
-        .unwrap();
-    let url = app.url(&format!("/api/products/{id}/"));
+    let Sencha { staff, id, url, .. } = sencha(&app, "12.00").await;
 
     let first = app.client.get(&url).send().await.unwrap();
     assert_eq!(first.status(), StatusCode::OK);
@@ -575,20 +601,14 @@ async fn reads_carry_etags_and_answer_304_when_unchanged() {
 #[tokio::test]
 async fn staff_changes_with_if_match_cannot_undo_each_other() {
     let app = spawn_app().await;
-    let staff = app.staff_token().await;
-    let tea = category(&app, &staff, "Tea", None).await;
-    let id = product(&app, &staff, "Sencha", "12.00", tea, 5).await["id"]
-        .as_i64()
-        .unwrap();
-    let url = app.url(&format!("/api/products/{id}/"));
-    let read = app
-        .client
-        .get(&url)
-        .bearer_auth(&staff)
-        .send()
-        .await
-        .unwrap();
-    let etag = read.headers()["etag"].to_str().unwrap().to_owned();
+    let Sencha {
+        staff,
+        tea,
+        id,
+        url,
+        ..
+    } = sencha(&app, "12.00").await;
+    let etag = staff_etag(&app, &url, &staff).await;
 
     let patch = |if_match: &str, body: serde_json::Value| {
         app.client
@@ -617,14 +637,7 @@ async fn staff_changes_with_if_match_cannot_undo_each_other() {
     assert!(problem["errors"]["price"].is_array(), "{problem}");
 
     // The tag a change answers with, and the one a read gives now, are the current version's.
-    let now = app
-        .client
-        .get(&url)
-        .bearer_auth(&staff)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(now.headers()["etag"].to_str().unwrap(), new_etag);
+    assert_eq!(staff_etag(&app, &url, &staff).await, new_etag);
     let (status, product) = common::decode(
         patch(&new_etag, json!({"name": "Sencha, first flush"}))
             .await
@@ -641,14 +654,7 @@ async fn staff_changes_with_if_match_cannot_undo_each_other() {
     // the change is unconditional.
     let (status, _) = common::decode(patch("*", json!({"stock": 6})).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
-    let current = app
-        .client
-        .get(&url)
-        .bearer_auth(&staff)
-        .send()
-        .await
-        .unwrap();
-    let weak = format!("W/{}", current.headers()["etag"].to_str().unwrap());
+    let weak = format!("W/{}", staff_etag(&app, &url, &staff).await);
     let (status, _) = common::decode(patch(&weak, json!({"stock": 7})).await.unwrap()).await;
     assert_eq!(status, StatusCode::PRECONDITION_FAILED);
     let (status, _) = app
@@ -665,11 +671,7 @@ async fn staff_changes_with_if_match_cannot_undo_each_other() {
 #[tokio::test]
 async fn no_reader_sees_an_old_price_after_the_update_returns() {
     let app = spawn_app().await;
-    let staff = app.staff_token().await;
-    let tea = category(&app, &staff, "Tea", None).await;
-    let id = product(&app, &staff, "Sencha", "1.00", tea, 5).await["id"]
-        .as_i64()
-        .unwrap();
+    let Sencha { staff, id, .. } = sencha(&app, "1.00").await;
     let path = format!("/api/products/{id}/");
 
     for round in 2..=6 {
