@@ -120,13 +120,46 @@ fn matches_etag(header: &str, etag: &str) -> bool {
         .any(|tag| tag == "*" || tag == etag)
 }
 
-/// Whether an `If-Match` header (a list of tags, or `*`) names `etag`. Comparison is strong,
-/// as RFC 9110 wants for `If-Match`: a weak tag matches nothing.
-pub(crate) fn if_match_names(header: &str, etag: &str) -> bool {
-    header
-        .split(',')
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag == etag)
+/// What an `If-Match` request header asks of the resource a change is made to, from all of
+/// its lines: a client or proxy may send the list of tags split over several.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum IfMatch {
+    /// `*`: only that the resource exists, which every change checks anyway.
+    Exists,
+    /// That it is still the version one of these entity tags names.
+    Version(Vec<String>),
+}
+
+impl IfMatch {
+    /// The condition the header `lines` state; `None` when the header is absent.
+    pub(crate) fn from_lines(lines: &[String]) -> Option<Self> {
+        if lines.is_empty() {
+            return None;
+        }
+        let tags: Vec<String> = lines
+            .iter()
+            .flat_map(|line| line.split(','))
+            .map(|tag| tag.trim().to_owned())
+            .filter(|tag| !tag.is_empty())
+            .collect();
+        if tags.iter().any(|tag| tag == "*") {
+            Some(Self::Exists)
+        } else {
+            Some(Self::Version(tags))
+        }
+    }
+
+    /// Whether the version whose body is `body` is one the header names. Comparison is strong,
+    /// as RFC 9110 wants for `If-Match`: a weak tag names nothing.
+    pub(crate) fn names(&self, body: Bytes) -> bool {
+        match self {
+            Self::Exists => true,
+            Self::Version(tags) => {
+                let etag = CachedResponse::new(body).etag;
+                tags.iter().any(|tag| **tag == *etag)
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -142,11 +175,21 @@ mod tests {
     }
 
     #[test]
-    fn if_match_lists_compare_strongly() {
-        assert!(if_match_names("\"abc\"", "\"abc\""));
-        assert!(if_match_names("\"x\", \"abc\"", "\"abc\""));
-        assert!(if_match_names("*", "\"abc\""));
-        assert!(!if_match_names("W/\"abc\"", "\"abc\""));
-        assert!(!if_match_names("\"abd\"", "\"abc\""));
+    fn if_match_names_versions_strongly_over_every_line() {
+        let body = Bytes::from_static(b"{}");
+        let etag = CachedResponse::new(body.clone()).etag.to_string();
+        let lines = |lines: &[&str]| {
+            let lines: Vec<String> = lines.iter().map(|line| (*line).to_owned()).collect();
+            IfMatch::from_lines(&lines)
+        };
+        assert_eq!(lines(&[]), None);
+        assert_eq!(lines(&["\"x\", *"]), Some(IfMatch::Exists));
+        let names = |header: &[&str]| lines(header).is_some_and(|m| m.names(body.clone()));
+        assert!(names(&[&etag]));
+        assert!(names(&[&format!("\"x\", {etag}")]));
+        assert!(names(&["\"x\"", &etag]));
+        assert!(!names(&[&format!("W/{etag}")]));
+        assert!(!names(&["\"x\""]));
+        assert!(!names(&[""]));
     }
 }

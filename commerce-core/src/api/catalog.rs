@@ -11,7 +11,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Serialize;
 
 use super::ApiTags;
-use super::cached::{Cached, JsonBytes, if_match_names, to_bytes};
+use super::cached::{Cached, IfMatch, JsonBytes, to_bytes};
 use super::pagination::{Page, PageLinks};
 use super::problem::{ApiError, Problem};
 use super::security::OptionalBearer;
@@ -22,7 +22,8 @@ use super::types::{
 use crate::Error;
 use crate::domain::{Category, CategoryId, Currency, Money, Product, ProductId};
 use crate::services::catalog::{
-    CategoryInput, ProductInput, ProductListParams, ProductPrecondition, WriteMode,
+    CategoryInput, CategoryPrecondition, ProductInput, ProductListParams, ProductPrecondition,
+    WriteMode,
 };
 use crate::services::{AuthService, CachedResponse, CatalogService, Principal};
 
@@ -261,7 +262,16 @@ enum CreatedCategory {
 enum UpdatedCategory {
     /// The category as it now is.
     #[oai(status = 200)]
-    Ok(JsonBytes<CategoryBody>),
+    Ok(
+        JsonBytes<CategoryBody>,
+        /// The new entity tag, for the `If-Match` of a following change.
+        #[oai(header = "ETag")]
+        String,
+    ),
+    /// `If-Match` named another version of the category than the current one: someone changed
+    /// it since. Read it again, and redo the change on what it now is.
+    #[oai(status = 412, content_type = "application/problem+json")]
+    PreconditionFailed(Json<Problem>),
 }
 
 #[derive(ApiResponse)]
@@ -312,42 +322,59 @@ impl CatalogApi {
         ))?)
     }
 
-    /// Replaces or patches a product, on the condition `if_match` states if any.
+    /// Replaces or patches a product, on the condition `If-Match` states if any.
     async fn write_product(
         &self,
         who: Option<Principal>,
         id: i64,
         input: ProductInput,
         mode: WriteMode,
-        if_match: Option<String>,
+        if_match: Option<Vec<String>>,
     ) -> Result<UpdatedProduct, ApiError> {
         let currency = self.catalog.currency();
-        // `*` asks only that the product exists, which the service checks anyway; a version
-        // is the tag a staff `GET` of the product gives: that of the body it would send now.
-        let names_a_version = |header: &String| !header.split(',').any(|tag| tag.trim() == "*");
-        let matches = if_match.filter(names_a_version).map(|header| {
-            move |product: &Product| {
-                to_bytes(&ProductBody::new(product, currency))
-                    .is_ok_and(|body| if_match_names(&header, &CachedResponse::new(body).etag))
-            }
-        });
-        let condition = matches.as_ref().map(|m| m as &ProductPrecondition);
+        let body = move |product: &Product| to_bytes(&ProductBody::new(product, currency));
+        let matches = version_named(if_match.as_deref().unwrap_or_default(), body);
+        let condition = matches.as_ref().map(|m| m as &ProductPrecondition<'_>);
         match self
             .catalog
             .update_product(who, ProductId(id), input, mode, condition)
             .await
         {
             Ok(product) => {
-                let body = to_bytes(&ProductBody::new(&product, currency))?;
-                let etag = CachedResponse::new(body.clone()).etag.to_string();
-                Ok(UpdatedProduct::Ok(JsonBytes::new(body), etag))
+                let (body, etag) = tagged(body(&product)?);
+                Ok(UpdatedProduct::Ok(body, etag))
             }
-            Err(Error::PreconditionFailed(_)) => Ok(UpdatedProduct::PreconditionFailed(Json(
-                Problem::from_status(
-                    StatusCode::PRECONDITION_FAILED,
-                    "the product has changed since the version If-Match names; read it again",
-                ),
-            ))),
+            Err(Error::PreconditionFailed(_)) => Ok(UpdatedProduct::PreconditionFailed(
+                version_changed("product"),
+            )),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Replaces or patches a category, on the condition `If-Match` states if any.
+    async fn write_category(
+        &self,
+        who: Option<Principal>,
+        id: i64,
+        input: CategoryInput,
+        mode: WriteMode,
+        if_match: Option<Vec<String>>,
+    ) -> Result<UpdatedCategory, ApiError> {
+        let body = |category: &Category| to_bytes(&CategoryBody::from(category));
+        let matches = version_named(if_match.as_deref().unwrap_or_default(), body);
+        let condition = matches.as_ref().map(|m| m as &CategoryPrecondition<'_>);
+        match self
+            .catalog
+            .update_category(who, CategoryId(id), input, mode, condition)
+            .await
+        {
+            Ok(category) => {
+                let (body, etag) = tagged(body(&category)?);
+                Ok(UpdatedCategory::Ok(body, etag))
+            }
+            Err(Error::PreconditionFailed(_)) => Ok(UpdatedCategory::PreconditionFailed(
+                version_changed("category"),
+            )),
             Err(error) => Err(error.into()),
         }
     }
@@ -370,6 +397,36 @@ impl CatalogApi {
         let generation = responses.generation().await;
         responses.get_or_load(key(&generation), load).await
     }
+}
+
+/// The check that a resource is still the version an `If-Match` header names, for a change
+/// made only on that condition; `None` when the header names no version (absent, or `*`:
+/// that the resource exists, which every change checks anyway). A version is the tag a staff
+/// `GET` gives: that of the body it would send now, which `body` makes.
+fn version_named<T>(
+    if_match: &[String],
+    body: impl Fn(&T) -> crate::Result<bytes::Bytes>,
+) -> Option<impl Fn(&T) -> bool> {
+    match IfMatch::from_lines(if_match)? {
+        IfMatch::Exists => None,
+        tags @ IfMatch::Version(_) => {
+            Some(move |current: &T| body(current).is_ok_and(|body| tags.names(body)))
+        }
+    }
+}
+
+/// A changed resource's body, and the entity tag a following change's `If-Match` names.
+fn tagged<T>(body: bytes::Bytes) -> (JsonBytes<T>, String) {
+    let etag = CachedResponse::new(body.clone()).etag.to_string();
+    (JsonBytes::new(body), etag)
+}
+
+/// The 412 for a change whose `If-Match` named a version `resource` no longer is.
+fn version_changed(resource: &str) -> Json<Problem> {
+    Json(Problem::from_status(
+        StatusCode::PRECONDITION_FAILED,
+        format!("the {resource} has changed since the version If-Match names; read it again"),
+    ))
 }
 
 #[OpenApi(prefix_path = "/api", tag = "ApiTags::Catalog")]
@@ -447,7 +504,8 @@ impl CatalogApi {
         )?))
     }
 
-    /// One category.
+    /// One category. Staff read the current version, past the response cache: its `ETag` is
+    /// what a following change's `If-Match` names.
     #[oai(
         path = "/categories/:id/",
         method = "get",
@@ -455,19 +513,28 @@ impl CatalogApi {
     )]
     async fn get_category(
         &self,
+        auth: OptionalBearer,
         id: Path<i64>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> Result<Cached<CategoryBody>, ApiError> {
+        let who = auth.principal(&self.auth)?;
+        let public = !who.is_some_and(|p| p.is_staff);
         let id = CategoryId(id.0);
         let catalog = self.catalog.clone();
         let response = self
             .cached(
-                true,
+                public,
                 |generation| format!("catalog:{generation}:category:{id}"),
-                move || async move { to_bytes(&CategoryBody::from(&catalog.category(id).await?)) },
+                move || async move {
+                    to_bytes(&CategoryBody::from(&catalog.category(who, id).await?))
+                },
             )
             .await?;
-        Ok(Cached::respond(response, if_none_match.0.as_deref(), true))
+        Ok(Cached::respond(
+            response,
+            if_none_match.0.as_deref(),
+            public,
+        ))
     }
 
     /// Replace a category (staff).
@@ -480,16 +547,17 @@ impl CatalogApi {
         &self,
         auth: OptionalBearer,
         id: Path<i64>,
+        /// The entity tag of the category as last read (a staff `GET` gives it): the change is
+        /// made only if the category is still that version, else 412. `*` asks only that it
+        /// exists.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<Vec<String>>>,
         body: Json<CategoryCreate>,
     ) -> Result<UpdatedCategory, ApiError> {
         let who = auth.principal(&self.auth)?;
-        let category = self
-            .catalog
-            .update_category(who, CategoryId(id.0), body.0.into(), WriteMode::Replace)
-            .await?;
-        Ok(UpdatedCategory::Ok(JsonBytes::of(&CategoryBody::from(
-            &category,
-        ))?))
+        let input = body.0.into();
+        self.write_category(who, id.0, input, WriteMode::Replace, if_match.0)
+            .await
     }
 
     /// Change some of a category's fields (staff).
@@ -502,16 +570,15 @@ impl CatalogApi {
         &self,
         auth: OptionalBearer,
         id: Path<i64>,
+        /// As for `PUT`: made only if the category is still the version this tag names.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<Vec<String>>>,
         body: Json<CategoryPatch>,
     ) -> Result<UpdatedCategory, ApiError> {
         let who = auth.principal(&self.auth)?;
-        let category = self
-            .catalog
-            .update_category(who, CategoryId(id.0), body.0.into(), WriteMode::Patch)
-            .await?;
-        Ok(UpdatedCategory::Ok(JsonBytes::of(&CategoryBody::from(
-            &category,
-        ))?))
+        let input = body.0.into();
+        self.write_category(who, id.0, input, WriteMode::Patch, if_match.0)
+            .await
     }
 
     /// Delete an empty category (staff).
@@ -658,10 +725,11 @@ impl CatalogApi {
         &self,
         auth: OptionalBearer,
         id: Path<i64>,
-        /// The entity tag of the product as last read (`GET` gives it): the change is made
-        /// only if the product is still that version, else 412.
+        /// The entity tag of the product as last read (a staff `GET` gives it): the change is
+        /// made only if the product is still that version, else 412. `*` asks only that it
+        /// exists.
         #[oai(name = "If-Match")]
-        if_match: Header<Option<String>>,
+        if_match: Header<Option<Vec<String>>>,
         body: Json<ProductCreate>,
     ) -> Result<UpdatedProduct, ApiError> {
         let who = auth.principal(&self.auth)?;
@@ -682,7 +750,7 @@ impl CatalogApi {
         id: Path<i64>,
         /// As for `PUT`: made only if the product is still the version this tag names.
         #[oai(name = "If-Match")]
-        if_match: Header<Option<String>>,
+        if_match: Header<Option<Vec<String>>>,
         body: Json<ProductPatch>,
     ) -> Result<UpdatedProduct, ApiError> {
         let who = auth.principal(&self.auth)?;

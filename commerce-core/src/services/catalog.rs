@@ -65,7 +65,11 @@ pub struct ProductInput {
 
 /// A condition a product must meet for a change to it to go ahead: see
 /// [`CatalogService::update_product`].
-pub type ProductPrecondition = dyn Fn(&Product) -> bool + Send + Sync;
+pub type ProductPrecondition<'a> = dyn Fn(&Product) -> bool + Send + Sync + 'a;
+
+/// A condition a category must meet for a change to it to go ahead: see
+/// [`CatalogService::update_category`].
+pub type CategoryPrecondition<'a> = dyn Fn(&Category) -> bool + Send + Sync + 'a;
 
 /// How a write treats absent fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,12 +227,14 @@ impl CatalogService {
         self.categories.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// One category.
-    pub async fn category(&self, id: CategoryId) -> Result<Category> {
-        self.store
-            .find_category(id)
-            .await?
-            .ok_or(Error::NotFound("category"))
+    /// One category. Staff read it from where writes go, as for [`product`](Self::product).
+    pub async fn category(&self, who: Option<Principal>, id: CategoryId) -> Result<Category> {
+        let found = if is_staff(who) {
+            self.store.category_to_update(id).await?
+        } else {
+            self.store.find_category(id).await?
+        };
+        found.ok_or(Error::NotFound("category"))
     }
 
     /// Creates a category (staff only).
@@ -245,12 +251,17 @@ impl CatalogService {
     }
 
     /// Replaces or patches a category (staff only).
+    ///
+    /// With `if_matches` (the API's `If-Match`), only if the category as it is when written
+    /// passes it: [`Error::PreconditionFailed`] otherwise, as for
+    /// [`update_product`](Self::update_product). Input that breaks a rule is told so first.
     pub async fn update_category(
         &self,
         who: Option<Principal>,
         id: CategoryId,
         input: CategoryInput,
         mode: WriteMode,
+        if_matches: Option<&CategoryPrecondition<'_>>,
     ) -> Result<Category> {
         require_staff(who)?;
         let current = self
@@ -262,12 +273,21 @@ impl CatalogService {
         let parent = record.parent;
         // Checked again by the store against the tree it holds still while writing: another
         // move committed since the read above may have made this one a cycle.
-        let no_cycle = move |tree: &[Category]| {
+        // The version is checked there too, so that no other change lands between the check
+        // and the write.
+        let check = move |tree: &[Category]| {
             let mut errors = FieldErrors::default();
             check_no_cycle(&mut errors, tree, id, parent);
-            errors.into_result()
+            errors.into_result()?;
+            let current = tree.iter().find(|category| category.id == id);
+            match (if_matches, current) {
+                (Some(matches), Some(current)) if !matches(current) => {
+                    Err(Error::PreconditionFailed("category"))
+                }
+                _ => Ok(()),
+            }
         };
-        let updated = self.store.update_category(id, record, &no_cycle).await?;
+        let updated = self.store.update_category(id, record, &check).await?;
         self.after_write().await?;
         Ok(updated)
     }
@@ -393,7 +413,7 @@ impl CatalogService {
         id: ProductId,
         input: ProductInput,
         mode: WriteMode,
-        if_matches: Option<&ProductPrecondition>,
+        if_matches: Option<&ProductPrecondition<'_>>,
     ) -> Result<Product> {
         require_staff(who)?;
         let current = self

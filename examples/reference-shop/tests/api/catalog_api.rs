@@ -668,6 +668,79 @@ async fn staff_changes_with_if_match_cannot_undo_each_other() {
     assert_eq!(status, StatusCode::OK);
 }
 
+/// Categories take `If-Match` as products do. Staff read the current version even while
+/// everyone else is served from the cache, and the tags may come over several header lines.
+#[tokio::test]
+async fn staff_category_changes_with_if_match_cannot_undo_each_other() {
+    let app = spawn_app().await;
+    let staff = app.staff_token().await;
+    let tea = category(&app, &staff, "Tea", None).await;
+    let path = format!("/api/categories/{tea}/");
+    let url = app.url(&path);
+    let (status, _) = app.get(&path).await;
+    assert_eq!(status, StatusCode::OK);
+    let etag = staff_etag(&app, &url, &staff).await;
+
+    let patch = |if_match: &[&str], body: Value| {
+        let request = if_match.iter().fold(
+            app.client.patch(&url).bearer_auth(&staff),
+            |request, line| request.header("if-match", *line),
+        );
+        request.json(&body).send()
+    };
+    let first = patch(&[&etag], json!({"description": "Leaves"}))
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let new_etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(new_etag, etag);
+    let (status, problem) =
+        common::decode(patch(&[&etag], json!({"name": "Teas"})).await.unwrap()).await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{problem}");
+    assert_eq!(problem["status"], 412);
+    let (status, problem) =
+        common::decode(patch(&[&etag], json!({"parent": tea})).await.unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert!(problem["errors"]["parent"].is_array(), "{problem}");
+
+    assert_eq!(staff_etag(&app, &url, &staff).await, new_etag);
+    let public = app.client.get(&url).send().await.unwrap();
+    assert_eq!(public.headers()["etag"].to_str().unwrap(), new_etag);
+    let (status, category) = common::decode(
+        patch(&["\"stale\"", &new_etag], json!({"name": "Teas"}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{category}");
+    assert_eq!(category["name"], "Teas");
+    assert_eq!(category["description"], "Leaves");
+
+    let (status, _) = common::decode(patch(&["*"], json!({"name": "Tea"})).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &path,
+            Some(&staff),
+            Some(json!({"name": "Tea"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = common::decode(
+        app.client
+            .patch(app.url("/api/categories/999999/"))
+            .bearer_auth(&staff)
+            .header("if-match", new_etag)
+            .json(&json!({"name": "Gone"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
 #[tokio::test]
 async fn no_reader_sees_an_old_price_after_the_update_returns() {
     let app = spawn_app().await;
