@@ -179,6 +179,11 @@ pub trait TaskQueue: Send + Sync + 'static {
     /// two past the last one's.
     async fn requeue(&self, ids: &[TaskId], run_at: Timestamp, attempts: u32) -> Result<u64>;
 
+    /// Deletes the buried tasks among `ids` and returns how many there were; other ids are
+    /// passed over, so a task that was requeued meanwhile is kept. For tasks no fix will let
+    /// succeed: a mail to an address that no longer exists.
+    async fn discard(&self, ids: &[TaskId]) -> Result<u64>;
+
     /// Waits until a task may have become due, or `timeout` has passed: an idle worker calls
     /// this between claims.
     ///

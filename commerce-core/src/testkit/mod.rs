@@ -157,7 +157,7 @@ macro_rules! task_queue_conformance {
                 expired_leases_are_claimed_again,
                 retried_tasks_wait_for_their_time,
                 buried_tasks_are_never_claimed,
-                buried_tasks_are_listed_and_requeued,
+                buried_tasks_are_listed_requeued_and_discarded,
                 concurrent_claims_never_share_a_task,
                 claims_in_due_order,
                 claims_and_completes_many,

@@ -94,8 +94,9 @@ pub async fn buried_tasks_are_never_claimed<Q: TaskQueue>(queue: Arc<Q>) {
 
 /// Buried tasks are listed, the latest first, with their last error; requeued ones are
 /// claimed again with more attempts, counted on from where they stopped, and a late outcome of
-/// an earlier claim still changes nothing.
-pub async fn buried_tasks_are_listed_and_requeued<Q: TaskQueue>(queue: Arc<Q>) {
+/// an earlier claim still changes nothing; discarded ones are gone, and only buried ones are
+/// discarded.
+pub async fn buried_tasks_are_listed_requeued_and_discarded<Q: TaskQueue>(queue: Arc<Q>) {
     let now = Utc::now();
     let mut buried = Vec::new();
     for error in ["refused", "timed out"] {
@@ -107,7 +108,7 @@ pub async fn buried_tasks_are_listed_and_requeued<Q: TaskQueue>(queue: Arc<Q>) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let waiting = queue.enqueue(task("mail", later(now, 60))).await.unwrap();
-    let [(refused, first_claim), (timed_out, _)] = buried[..] else {
+    let [(refused, first_claim), (timed_out, timed_out_claim)] = buried[..] else {
         unreachable!()
     };
 
@@ -158,6 +159,16 @@ pub async fn buried_tasks_are_listed_and_requeued<Q: TaskQueue>(queue: Arc<Q>) {
         [timed_out],
         "the late outcome neither buried nor kept it"
     );
+
+    let discarded = queue
+        .discard(&[timed_out, waiting, TaskId(i64::MAX)])
+        .await
+        .unwrap();
+    assert_eq!(discarded, 1, "only buried tasks are discarded");
+    queue.bury(timed_out_claim, "late").await.unwrap();
+    assert!(queue.buried(10).await.unwrap().is_empty());
+    let kept = claim_at(&*queue, later(now, 60)).await.unwrap();
+    assert_eq!(kept.id, waiting, "the waiting task is kept");
 }
 
 /// Concurrent workers never receive the same task.

@@ -238,6 +238,17 @@ impl TaskQueue for PostgresDatabase {
         Ok(u64::try_from(requeued).unwrap_or(0))
     }
 
+    async fn discard(&self, ids: &[TaskId]) -> Result<u64> {
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        let discarded =
+            sqlx::query("DELETE FROM tasks WHERE buried_at IS NOT NULL AND id = ANY($1)")
+                .bind(&ids)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+        Ok(discarded.rows_affected())
+    }
+
     async fn wait_for_tasks(&self, timeout: Duration) {
         // Registered before the listener may start, so a notification relayed in between
         // still wakes this waiter.

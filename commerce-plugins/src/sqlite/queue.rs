@@ -200,4 +200,17 @@ impl TaskQueue for SqliteDatabase {
         .map_err(db_error)?;
         Ok(requeued.rows_affected())
     }
+
+    async fn discard(&self, ids: &[TaskId]) -> Result<u64> {
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        let discarded = sqlx::query(
+            "DELETE FROM tasks
+             WHERE buried_at IS NOT NULL AND id IN (SELECT value FROM json_each($1))",
+        )
+        .bind(serde_json::json!(ids).to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(discarded.rows_affected())
+    }
 }

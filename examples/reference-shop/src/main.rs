@@ -9,6 +9,7 @@
 //! cargo run -p reference-shop -- reindex                # rebuild the search index
 //! cargo run -p reference-shop -- tasks                  # list buried background tasks
 //! cargo run -p reference-shop -- tasks requeue 17 18    # give them more attempts
+//! cargo run -p reference-shop -- tasks discard 19       # delete one for good
 //! ```
 //!
 //! Backends are chosen from the environment by URL scheme (see docs/configuration.md).
@@ -22,6 +23,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use commerce_core::config::{Config, LogFormat};
 use commerce_core::domain::TaskId;
+use commerce_core::ports::TaskQueue;
 use commerce_core::services::Registration;
 use commerce_core::{Shop, ShopBuilder};
 use poem::listener::TcpListener;
@@ -80,16 +82,39 @@ enum TasksCommand {
     },
     /// Give buried tasks more attempts, the first at once.
     Requeue {
-        /// The tasks' ids, as `tasks buried` lists them.
-        #[arg(required_unless_present = "all")]
-        ids: Vec<i64>,
-        /// Every buried task.
-        #[arg(long, conflicts_with = "ids")]
-        all: bool,
+        #[command(flatten)]
+        tasks: BuriedTaskIds,
         /// How many more tries each task gets.
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
         attempts: u32,
     },
+    /// Delete buried tasks, for good: those no fix will let succeed.
+    Discard {
+        #[command(flatten)]
+        tasks: BuriedTaskIds,
+    },
+}
+
+/// The buried tasks a command acts on.
+#[derive(clap::Args)]
+struct BuriedTaskIds {
+    /// The tasks' ids, as `tasks buried` lists them.
+    #[arg(required_unless_present = "all")]
+    ids: Vec<i64>,
+    /// Every buried task.
+    #[arg(long, conflicts_with = "ids")]
+    all: bool,
+}
+
+impl BuriedTaskIds {
+    async fn resolve(self, queue: &dyn TaskQueue) -> commerce_core::Result<Vec<TaskId>> {
+        if self.all {
+            let buried = queue.buried(usize::MAX).await?;
+            Ok(buried.into_iter().map(|task| task.id).collect())
+        } else {
+            Ok(self.ids.into_iter().map(TaskId).collect())
+        }
+    }
 }
 
 #[tokio::main]
@@ -178,21 +203,25 @@ async fn tasks(shop: &Shop, action: TasksCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        TasksCommand::Requeue { ids, all, attempts } => {
-            let ids: Vec<TaskId> = if all {
-                let buried = queue.buried(usize::MAX).await?;
-                buried.into_iter().map(|task| task.id).collect()
-            } else {
-                ids.into_iter().map(TaskId).collect()
-            };
+        TasksCommand::Requeue { tasks, attempts } => {
+            let ids = tasks.resolve(queue.as_ref()).await?;
             let requeued = queue.requeue(&ids, chrono::Utc::now(), attempts).await?;
-            println!("{requeued} of {} tasks requeued", ids.len());
-            if requeued < ids.len() as u64 {
-                eprintln!("the others were not buried: done, waiting, or unknown");
-            }
+            report(requeued, ids.len(), "requeued");
+        }
+        TasksCommand::Discard { tasks } => {
+            let ids = tasks.resolve(queue.as_ref()).await?;
+            let discarded = queue.discard(&ids).await?;
+            report(discarded, ids.len(), "discarded");
         }
     }
     Ok(())
+}
+
+fn report(done: u64, asked: usize, what: &str) {
+    println!("{done} of {asked} tasks {what}");
+    if done < asked as u64 {
+        eprintln!("the others were not buried: done, waiting, or unknown");
+    }
 }
 
 async fn build(config: Config) -> anyhow::Result<Shop> {

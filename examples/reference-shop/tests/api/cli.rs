@@ -150,7 +150,7 @@ fn migrate_creates_and_migrates_the_database() {
 }
 
 #[tokio::test]
-async fn tasks_lists_the_buried_ones_and_requeues_them() {
+async fn tasks_lists_the_buried_ones_requeues_and_discards_them() {
     use commerce_core::ports::{NewTask, TaskQueue};
     use commerce_plugins::sqlite::SqliteDatabase;
 
@@ -213,4 +213,14 @@ async fn tasks_lists_the_buried_ones_and_requeues_them() {
 
     let nothing = run(&["tasks", "requeue", "--all"]);
     assert_eq!(nothing.trim(), "0 of 0 tasks requeued");
+
+    database
+        .bury(again.claim(), "no such mailbox")
+        .await
+        .unwrap();
+    let discarded = run(&["tasks", "discard", "--all"]);
+    assert_eq!(discarded.trim(), "1 of 1 tasks discarded");
+    assert!(run(&["tasks"]).is_empty());
+    let unknown = run(&["tasks", "discard", &id_arg]);
+    assert_eq!(unknown.trim(), "0 of 1 tasks discarded");
 }
