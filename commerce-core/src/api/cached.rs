@@ -6,6 +6,8 @@
 use std::marker::PhantomData;
 
 use bytes::Bytes;
+use poem::http::HeaderMap;
+use poem::http::header::IF_MATCH;
 use poem::{IntoResponse, Response};
 use poem_openapi::ApiResponse;
 use poem_openapi::payload::Payload;
@@ -120,8 +122,7 @@ fn matches_etag(header: &str, etag: &str) -> bool {
         .any(|tag| tag == "*" || tag == etag)
 }
 
-/// What an `If-Match` request header asks of the resource a change is made to, from all of
-/// its lines: a client or proxy may send the list of tags split over several.
+/// What an `If-Match` request header asks of the resource a change is made to.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum IfMatch {
     /// `*`: only that the resource exists, which every change checks anyway.
@@ -131,21 +132,37 @@ pub(crate) enum IfMatch {
 }
 
 impl IfMatch {
-    /// The condition the header `lines` state; `None` when the header is absent.
-    pub(crate) fn from_lines(lines: &[String]) -> Option<Self> {
-        if lines.is_empty() {
-            return None;
+    /// The condition the `If-Match` lines among `headers` state; `None` when there are none.
+    ///
+    /// Every line is read, since a client or proxy may split the list, and read here rather
+    /// than by poem-openapi, which drops a line that is not visible ASCII: a header dropped
+    /// would make a conditional change unconditional. A header that is neither `*` nor a list
+    /// of entity tags is a validation error on `If-Match`.
+    pub(crate) fn from_headers(headers: &HeaderMap) -> Result<Option<Self>> {
+        let mut lines = headers.get_all(IF_MATCH).iter().peekable();
+        if lines.peek().is_none() {
+            return Ok(None);
         }
-        let tags: Vec<String> = lines
-            .iter()
-            .flat_map(|line| line.split(','))
-            .map(|tag| tag.trim().to_owned())
-            .filter(|tag| !tag.is_empty())
-            .collect();
-        if tags.iter().any(|tag| tag == "*") {
-            Some(Self::Exists)
-        } else {
-            Some(Self::Version(tags))
+        let mut tags = Vec::new();
+        for line in lines {
+            // Bytes past ASCII may stand inside a tag (RFC 9110's obs-text); such a tag is
+            // never one of ours, so it is kept only to name no current version.
+            let line = String::from_utf8_lossy(line.as_bytes());
+            tags.extend(entity_tags(&line).ok_or_else(|| {
+                Error::invalid(
+                    "If-Match",
+                    "expected `*` or a list of entity tags such as \"a1b2\"",
+                )
+            })?);
+        }
+        match tags.as_slice() {
+            [] => Err(Error::invalid("If-Match", "names no entity tag")),
+            [only] if only == "*" => Ok(Some(Self::Exists)),
+            several if several.iter().any(|tag| tag == "*") => Err(Error::invalid(
+                "If-Match",
+                "`*` cannot be listed with entity tags",
+            )),
+            _ => Ok(Some(Self::Version(tags))),
         }
     }
 
@@ -162,8 +179,36 @@ impl IfMatch {
     }
 }
 
+/// The members of one line of an `If-Match` list, as sent: `*`, `"…"` or `W/"…"`, separated by
+/// commas (empty members allowed, as RFC 9110's list rule has it); `None` when the line holds
+/// anything else. A quoted tag may itself hold commas, so the line is scanned, not split.
+fn entity_tags(line: &str) -> Option<Vec<String>> {
+    let mut tags = Vec::new();
+    let mut rest = line;
+    loop {
+        rest = rest.trim_start_matches([' ', '\t', ',']);
+        if rest.is_empty() {
+            return Some(tags);
+        }
+        let length = if rest.starts_with('*') {
+            1
+        } else {
+            let weak = if rest.starts_with("W/") { 2 } else { 0 };
+            let opaque = rest[weak..].strip_prefix('"')?;
+            weak + opaque.find('"')? + 2
+        };
+        tags.push(rest[..length].to_owned());
+        rest = rest[length..].trim_start_matches([' ', '\t']);
+        if !(rest.is_empty() || rest.starts_with(',')) {
+            return None;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use poem::http::HeaderValue;
+
     use super::*;
 
     #[test]
@@ -174,22 +219,52 @@ mod tests {
         assert!(!matches_etag("\"abd\"", "\"abc\""));
     }
 
+    fn if_match(lines: &[&str]) -> Result<Option<IfMatch>> {
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            headers.append(IF_MATCH, HeaderValue::from_bytes(line.as_bytes()).unwrap());
+        }
+        IfMatch::from_headers(&headers)
+    }
+
     #[test]
     fn if_match_names_versions_strongly_over_every_line() {
         let body = Bytes::from_static(b"{}");
         let etag = CachedResponse::new(body.clone()).etag.to_string();
-        let lines = |lines: &[&str]| {
-            let lines: Vec<String> = lines.iter().map(|line| (*line).to_owned()).collect();
-            IfMatch::from_lines(&lines)
+        assert_eq!(if_match(&[]).unwrap(), None);
+        assert_eq!(if_match(&[" * "]).unwrap(), Some(IfMatch::Exists));
+        let names = |lines: &[&str]| {
+            if_match(lines)
+                .unwrap()
+                .is_some_and(|condition| condition.names(body.clone()))
         };
-        assert_eq!(lines(&[]), None);
-        assert_eq!(lines(&["\"x\", *"]), Some(IfMatch::Exists));
-        let names = |header: &[&str]| lines(header).is_some_and(|m| m.names(body.clone()));
         assert!(names(&[&etag]));
         assert!(names(&[&format!("\"x\", {etag}")]));
+        assert!(names(&[&format!(",\"x\" ,, {etag},")]));
         assert!(names(&["\"x\"", &etag]));
         assert!(!names(&[&format!("W/{etag}")]));
-        assert!(!names(&["\"x\""]));
-        assert!(!names(&[""]));
+        assert!(!names(&["\"a,b\""]), "a comma inside a tag is part of it");
+        assert!(
+            !names(&["\"caf\u{e9}\""]),
+            "a tag past ASCII names no version of ours"
+        );
+    }
+
+    #[test]
+    fn if_match_that_is_not_a_list_of_tags_is_refused() {
+        for lines in [
+            &[""][..],
+            &[" , "],
+            &["abc"],
+            &["\"abc"],
+            &["\"a\" \"b\""],
+            &["\"x\", *"],
+            &["*", "\"x\""],
+        ] {
+            assert!(
+                matches!(if_match(lines), Err(Error::Validation(_))),
+                "{lines:?}"
+            );
+        }
     }
 }

@@ -329,11 +329,11 @@ impl CatalogApi {
         id: i64,
         input: ProductInput,
         mode: WriteMode,
-        if_match: Option<Vec<String>>,
+        if_match: Option<IfMatch>,
     ) -> Result<UpdatedProduct, ApiError> {
         let currency = self.catalog.currency();
         let body = move |product: &Product| to_bytes(&ProductBody::new(product, currency));
-        let matches = version_named(if_match.as_deref().unwrap_or_default(), body);
+        let matches = version_named(if_match, body);
         let condition = matches.as_ref().map(|m| m as &ProductPrecondition<'_>);
         match self
             .catalog
@@ -358,10 +358,10 @@ impl CatalogApi {
         id: i64,
         input: CategoryInput,
         mode: WriteMode,
-        if_match: Option<Vec<String>>,
+        if_match: Option<IfMatch>,
     ) -> Result<UpdatedCategory, ApiError> {
         let body = |category: &Category| to_bytes(&CategoryBody::from(category));
-        let matches = version_named(if_match.as_deref().unwrap_or_default(), body);
+        let matches = version_named(if_match, body);
         let condition = matches.as_ref().map(|m| m as &CategoryPrecondition<'_>);
         match self
             .catalog
@@ -404,10 +404,10 @@ impl CatalogApi {
 /// that the resource exists, which every change checks anyway). A version is the tag a staff
 /// `GET` gives: that of the body it would send now, which `body` makes.
 fn version_named<T>(
-    if_match: &[String],
+    if_match: Option<IfMatch>,
     body: impl Fn(&T) -> crate::Result<bytes::Bytes>,
 ) -> Option<impl Fn(&T) -> bool> {
-    match IfMatch::from_lines(if_match)? {
+    match if_match? {
         IfMatch::Exists => None,
         tags @ IfMatch::Version(_) => {
             Some(move |current: &T| body(current).is_ok_and(|body| tags.names(body)))
@@ -545,18 +545,21 @@ impl CatalogApi {
     )]
     async fn replace_category(
         &self,
+        request: &Request,
         auth: OptionalBearer,
         id: Path<i64>,
         /// The entity tag of the category as last read (a staff `GET` gives it): the change is
         /// made only if the category is still that version, else 412. `*` asks only that it
-        /// exists.
+        /// exists. Several tags may be listed, in one line or several.
+        // Declared for the spec; read by `IfMatch::from_headers`, over every line.
         #[oai(name = "If-Match")]
-        if_match: Header<Option<Vec<String>>>,
+        _if_match: Header<Option<String>>,
         body: Json<CategoryCreate>,
     ) -> Result<UpdatedCategory, ApiError> {
         let who = auth.principal(&self.auth)?;
         let input = body.0.into();
-        self.write_category(who, id.0, input, WriteMode::Replace, if_match.0)
+        let if_match = IfMatch::from_headers(request.headers())?;
+        self.write_category(who, id.0, input, WriteMode::Replace, if_match)
             .await
     }
 
@@ -568,16 +571,19 @@ impl CatalogApi {
     )]
     async fn update_category(
         &self,
+        request: &Request,
         auth: OptionalBearer,
         id: Path<i64>,
         /// As for `PUT`: made only if the category is still the version this tag names.
+        // Declared for the spec; read by `IfMatch::from_headers`, over every line.
         #[oai(name = "If-Match")]
-        if_match: Header<Option<Vec<String>>>,
+        _if_match: Header<Option<String>>,
         body: Json<CategoryPatch>,
     ) -> Result<UpdatedCategory, ApiError> {
         let who = auth.principal(&self.auth)?;
         let input = body.0.into();
-        self.write_category(who, id.0, input, WriteMode::Patch, if_match.0)
+        let if_match = IfMatch::from_headers(request.headers())?;
+        self.write_category(who, id.0, input, WriteMode::Patch, if_match)
             .await
     }
 
@@ -723,18 +729,21 @@ impl CatalogApi {
     )]
     async fn replace_product(
         &self,
+        request: &Request,
         auth: OptionalBearer,
         id: Path<i64>,
         /// The entity tag of the product as last read (a staff `GET` gives it): the change is
         /// made only if the product is still that version, else 412. `*` asks only that it
-        /// exists.
+        /// exists. Several tags may be listed, in one line or several.
+        // Declared for the spec; read by `IfMatch::from_headers`, over every line.
         #[oai(name = "If-Match")]
-        if_match: Header<Option<Vec<String>>>,
+        _if_match: Header<Option<String>>,
         body: Json<ProductCreate>,
     ) -> Result<UpdatedProduct, ApiError> {
         let who = auth.principal(&self.auth)?;
         let input = body.0.into();
-        self.write_product(who, id.0, input, WriteMode::Replace, if_match.0)
+        let if_match = IfMatch::from_headers(request.headers())?;
+        self.write_product(who, id.0, input, WriteMode::Replace, if_match)
             .await
     }
 
@@ -746,16 +755,19 @@ impl CatalogApi {
     )]
     async fn update_product(
         &self,
+        request: &Request,
         auth: OptionalBearer,
         id: Path<i64>,
         /// As for `PUT`: made only if the product is still the version this tag names.
+        // Declared for the spec; read by `IfMatch::from_headers`, over every line.
         #[oai(name = "If-Match")]
-        if_match: Header<Option<Vec<String>>>,
+        _if_match: Header<Option<String>>,
         body: Json<ProductPatch>,
     ) -> Result<UpdatedProduct, ApiError> {
         let who = auth.principal(&self.auth)?;
         let input = body.0.into();
-        self.write_product(who, id.0, input, WriteMode::Patch, if_match.0)
+        let if_match = IfMatch::from_headers(request.headers())?;
+        self.write_product(who, id.0, input, WriteMode::Patch, if_match)
             .await
     }
 

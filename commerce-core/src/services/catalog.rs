@@ -274,18 +274,18 @@ impl CatalogService {
         // Checked again by the store against the tree it holds still while writing: another
         // move committed since the read above may have made this one a cycle.
         // The version is checked there too, so that no other change lands between the check
-        // and the write.
+        // and the write; before the cycle, since a change to this category since the version
+        // named (another move) may be what makes this one a cycle, which reading again shows.
         let check = move |tree: &[Category]| {
+            let current = tree.iter().find(|category| category.id == id);
+            if let (Some(matches), Some(current)) = (if_matches, current)
+                && !matches(current)
+            {
+                return Err(Error::PreconditionFailed("category"));
+            }
             let mut errors = FieldErrors::default();
             check_no_cycle(&mut errors, tree, id, parent);
-            errors.into_result()?;
-            let current = tree.iter().find(|category| category.id == id);
-            match (if_matches, current) {
-                (Some(matches), Some(current)) if !matches(current) => {
-                    Err(Error::PreconditionFailed("category"))
-                }
-                _ => Ok(()),
-            }
+            errors.into_result()
         };
         let updated = self.store.update_category(id, record, &check).await?;
         self.after_write().await?;
@@ -338,7 +338,16 @@ impl CatalogService {
             None if mode == WriteMode::Patch => current.as_ref().and_then(|c| c.parent),
             None => None,
         };
-        if let (Some(current), Some(_), false) = (&current, parent, errors.is_empty()) {
+        if let Some(current) = current.as_ref().filter(|c| parent == Some(c.id)) {
+            // Inside itself whatever the tree: told before any `If-Match` version, which the
+            // tree's check below puts first.
+            check_no_cycle(
+                &mut errors,
+                std::slice::from_ref(current),
+                current.id,
+                parent,
+            );
+        } else if let (Some(current), Some(_), false) = (&current, parent, errors.is_empty()) {
             // Only to report every problem at once: without others, the check `update_category`
             // has the store make, with the tree held still, is the one that tells.
             check_no_cycle(

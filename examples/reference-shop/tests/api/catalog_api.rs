@@ -680,6 +680,14 @@ async fn staff_category_changes_with_if_match_cannot_undo_each_other() {
     let (status, _) = app.get(&path).await;
     assert_eq!(status, StatusCode::OK);
     let etag = staff_etag(&app, &url, &staff).await;
+    let staff_read = app
+        .client
+        .get(&url)
+        .bearer_auth(&staff)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(staff_read.headers()["cache-control"], "private, no-cache");
 
     let patch = |if_match: &[&str], body: Value| {
         let request = if_match.iter().fold(
@@ -716,7 +724,22 @@ async fn staff_category_changes_with_if_match_cannot_undo_each_other() {
     assert_eq!(category["name"], "Teas");
     assert_eq!(category["description"], "Leaves");
 
-    let (status, _) = common::decode(patch(&["*"], json!({"name": "Tea"})).await.unwrap()).await;
+    let put = |if_match: &str, body: Value| {
+        app.client
+            .put(&url)
+            .bearer_auth(&staff)
+            .header("if-match", if_match)
+            .json(&body)
+            .send()
+    };
+    let (status, problem) =
+        common::decode(put(&new_etag, json!({"name": "Tea"})).await.unwrap()).await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{problem}");
+    let current = staff_etag(&app, &url, &staff).await;
+    let (status, problem) =
+        common::decode(put(&current, json!({"name": "Tea"})).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{problem}");
+    let (status, _) = common::decode(patch(&["*"], json!({"name": "Teas"})).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = app
         .call(
@@ -739,6 +762,72 @@ async fn staff_category_changes_with_if_match_cannot_undo_each_other() {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Staff members changing one category at once from the same version: exactly one change is
+/// made, and the others are told it moved on.
+#[tokio::test]
+async fn simultaneous_changes_from_one_version_make_exactly_one() {
+    let app = spawn_app().await;
+    let staff = app.staff_token().await;
+    let tea = category(&app, &staff, "Tea", None).await;
+    let url = app.url(&format!("/api/categories/{tea}/"));
+    let etag = staff_etag(&app, &url, &staff).await;
+    let changes = (0..8).map(|n| {
+        app.client
+            .patch(&url)
+            .bearer_auth(&staff)
+            .header("if-match", &etag)
+            .json(&json!({"description": format!("edit {n}")}))
+            .send()
+    });
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(changes)
+        .await
+        .into_iter()
+        .map(|response| response.unwrap().status())
+        .collect();
+    let made = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::PRECONDITION_FAILED)
+        .count();
+    assert_eq!((made, refused), (1, 7), "{statuses:?}");
+}
+
+/// `If-Match` that is not `*` or a list of entity tags is refused before anything is written;
+/// tags that cannot be the current version are a 412.
+#[tokio::test]
+async fn if_match_that_names_no_version_is_refused() {
+    let app = spawn_app().await;
+    let Sencha { staff, id, url, .. } = sencha(&app, "12.00").await;
+    let etag = staff_etag(&app, &url, &staff).await;
+    let patch = |if_match: &[u8]| {
+        app.client
+            .patch(&url)
+            .bearer_auth(&staff)
+            .header(
+                "if-match",
+                reqwest::header::HeaderValue::from_bytes(if_match).unwrap(),
+            )
+            .json(&json!({"stock": 9}))
+            .send()
+    };
+    for malformed in [&b""[..], b"abc", b"\"x\", *"] {
+        let (status, problem) = common::decode(patch(malformed).await.unwrap()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+        assert!(problem["errors"]["If-Match"].is_array(), "{problem}");
+    }
+    let weak = format!("W/{etag}");
+    for other in [weak.as_bytes(), "\"caf\u{e9}\"".as_bytes()] {
+        let (status, problem) = common::decode(patch(other).await.unwrap()).await;
+        assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{problem}");
+    }
+    let (_, product) = app
+        .get_with_token(&format!("/api/products/{id}/"), &staff)
+        .await;
+    assert_eq!(product["stock"], 5, "nothing was written");
+    let (status, product) = common::decode(patch(etag.as_bytes()).await.unwrap()).await;
+    assert_eq!((status, &product["stock"]), (StatusCode::OK, &json!(9)));
 }
 
 #[tokio::test]
