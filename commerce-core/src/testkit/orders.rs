@@ -429,7 +429,6 @@ pub async fn conditional_product_updates_fail_once_the_product_changed<S: ShopSt
 ) {
     let ann = user(&*store, "ann").await;
     let tea = product(&*store, "Tea", 250, 10).await;
-    // Tea repriced, as a staff change built on the product as `read` was.
     let reprice = |id: ProductId, price_minor: i64, stock: StockWrite, read: &Product| {
         let record = ProductRecord {
             name: tea.name.clone(),

@@ -167,8 +167,16 @@ pub async fn buried_tasks_are_listed_requeued_and_discarded<Q: TaskQueue>(queue:
     assert_eq!(discarded, 1, "only buried tasks are discarded");
     queue.bury(timed_out_claim, "late").await.unwrap();
     assert!(queue.buried(10).await.unwrap().is_empty());
-    let kept = claim_at(&*queue, later(now, 60)).await.unwrap();
-    assert_eq!(kept.id, waiting, "the waiting task is kept");
+    let running = claim_at(&*queue, later(now, 60)).await.unwrap();
+    assert_eq!(running.id, waiting, "the waiting task is kept");
+    let discarded = queue.discard(&[running.id]).await.unwrap();
+    assert_eq!(discarded, 0, "a claimed task is not buried");
+    queue
+        .retry(running.claim(), later(now, 70), "busy")
+        .await
+        .unwrap();
+    let again = claim_at(&*queue, later(now, 70)).await.unwrap();
+    assert_eq!(again.id, waiting, "and runs on");
 }
 
 /// Concurrent workers never receive the same task.

@@ -92,6 +92,9 @@ enum TasksCommand {
     Discard {
         #[command(flatten)]
         tasks: BuriedTaskIds,
+        /// Confirms `--all`, which deletes every buried task.
+        #[arg(long, requires = "all")]
+        yes: bool,
     },
 }
 
@@ -208,7 +211,13 @@ async fn tasks(shop: &Shop, action: TasksCommand) -> anyhow::Result<()> {
             let requeued = queue.requeue(&ids, chrono::Utc::now(), attempts).await?;
             report(requeued, ids.len(), "requeued");
         }
-        TasksCommand::Discard { tasks } => {
+        TasksCommand::Discard { tasks, yes } => {
+            if tasks.all && !yes {
+                anyhow::bail!(
+                    "`tasks discard --all` deletes every buried task for good; `tasks` lists \
+                     them, and `--yes` confirms"
+                );
+            }
             let ids = tasks.resolve(queue.as_ref()).await?;
             let discarded = queue.discard(&ids).await?;
             report(discarded, ids.len(), "discarded");

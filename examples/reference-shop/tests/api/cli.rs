@@ -179,13 +179,16 @@ async fn tasks_lists_the_buried_ones_requeues_and_discards_them() {
         .await
         .unwrap();
 
-    let run = |args: &[&str]| {
-        let output = shop()
+    let output = |args: &[&str]| {
+        shop()
             .args(args)
             .env("DATABASE_URL", &url)
             .env("SEARCH_INDEX_PATH", data.path().join("search"))
             .output()
-            .unwrap();
+            .unwrap()
+    };
+    let run = |args: &[&str]| {
+        let output = output(args);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "{stderr}");
         String::from_utf8(output.stdout).unwrap()
@@ -218,7 +221,10 @@ async fn tasks_lists_the_buried_ones_requeues_and_discards_them() {
         .bury(again.claim(), "no such mailbox")
         .await
         .unwrap();
-    let discarded = run(&["tasks", "discard", "--all"]);
+    let unconfirmed = output(&["tasks", "discard", "--all"]);
+    assert!(!unconfirmed.status.success());
+    assert!(String::from_utf8_lossy(&unconfirmed.stderr).contains("--yes"));
+    let discarded = run(&["tasks", "discard", "--all", "--yes"]);
     assert_eq!(discarded.trim(), "1 of 1 tasks discarded");
     assert!(run(&["tasks"]).is_empty());
     let unknown = run(&["tasks", "discard", &id_arg]);
