@@ -80,7 +80,7 @@ impl TantivyIndex {
         let (schema, fields) = schema::schema();
         let index = match existing_index(&path, &schema) {
             Existing::Usable(index) => index,
-            Existing::Missing => Index::create_in_dir(&path, schema).map_err(backend)?,
+            Existing::Missing => create_index(&path, schema)?,
             Existing::Unusable(reason) => {
                 tracing::warn!(
                     path = %path.display(),
@@ -88,7 +88,7 @@ impl TantivyIndex {
                     "search index unusable; recreating it empty for the indexer to rebuild"
                 );
                 remove_index_files(&path)?;
-                Index::create_in_dir(&path, schema).map_err(backend)?
+                create_index(&path, schema)?
             }
         };
         schema::register_tokenizer(&index);
@@ -139,6 +139,14 @@ impl TantivyIndex {
     }
 }
 
+fn create_index(path: &Path, schema: tantivy::schema::Schema) -> Result<Index> {
+    Index::builder()
+        .schema(schema)
+        .settings(schema::settings())
+        .create_in_dir(path)
+        .map_err(backend)
+}
+
 enum Existing {
     Missing,
     Usable(Index),
@@ -162,6 +170,9 @@ fn existing_index(path: &Path, schema: &tantivy::schema::Schema) -> Existing {
     };
     if index.schema() != *schema {
         return Existing::Unusable("its schema differs from this version's".into());
+    }
+    if index.settings().sort_by_field != schema::settings().sort_by_field {
+        return Existing::Unusable("its documents are kept in another order".into());
     }
     match index.load_metas() {
         Ok(metas) => match metas.payload.as_deref() {

@@ -239,6 +239,26 @@ async fn an_index_from_another_version_is_recreated_empty() {
 }
 
 #[tokio::test]
+async fn an_index_kept_in_another_order_is_recreated_empty() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("search");
+    index_two_products(&path).await;
+    let ours = tantivy::Index::open_in_dir(&path).unwrap();
+    let payload = ours.load_metas().unwrap().payload.unwrap();
+    // Same schema and version, documents in the order they came.
+    let other = dir.path().join("unsorted");
+    fs::create_dir_all(&other).unwrap();
+    fs::write(other.join("notes.txt"), "not ours").unwrap();
+    let unsorted = tantivy::Index::create_in_dir(&other, ours.schema()).unwrap();
+    let mut writer: tantivy::IndexWriter = unsorted.writer(15_000_000).unwrap();
+    let mut commit = writer.prepare_commit().unwrap();
+    commit.set_payload(&payload);
+    commit.commit().unwrap();
+    drop(writer);
+    assert_recreated(&other).await;
+}
+
+#[tokio::test]
 async fn accents_and_case_fold_both_ways() {
     let index = fresh().await;
     index
