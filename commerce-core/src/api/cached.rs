@@ -195,7 +195,15 @@ fn entity_tags(line: &str) -> Option<Vec<String>> {
         } else {
             let weak = if rest.starts_with("W/") { 2 } else { 0 };
             let opaque = rest[weak..].strip_prefix('"')?;
-            weak + opaque.find('"')? + 2
+            let end = opaque.find('"')?;
+            // RFC 9110's etagc: visible ASCII but the quote, or obs-text (as decoded here).
+            if !opaque[..end]
+                .chars()
+                .all(|c| c.is_ascii_graphic() || !c.is_ascii())
+            {
+                return None;
+            }
+            weak + end + 2
         };
         tags.push(rest[..length].to_owned());
         rest = rest[length..].trim_start_matches([' ', '\t']);
@@ -258,6 +266,7 @@ mod tests {
             &["abc"],
             &["\"abc"],
             &["\"a\" \"b\""],
+            &["\"a b\""],
             &["\"x\", *"],
             &["*", "\"x\""],
         ] {

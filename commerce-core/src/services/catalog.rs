@@ -254,7 +254,10 @@ impl CatalogService {
     ///
     /// With `if_matches` (the API's `If-Match`), only if the category as it is when written
     /// passes it: [`Error::PreconditionFailed`] otherwise, as for
-    /// [`update_product`](Self::update_product). Input that breaks a rule is told so first.
+    /// [`update_product`](Self::update_product). Input that breaks a rule is told so first,
+    /// except a move into the category's own subcategories: with a stale version that is
+    /// [`Error::PreconditionFailed`], since the category may have moved since, and a fresh
+    /// read shows the cycle.
     pub async fn update_category(
         &self,
         who: Option<Principal>,
