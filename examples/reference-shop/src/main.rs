@@ -183,6 +183,16 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
         }
         Command::Tasks { action } => {
             let action = action.unwrap_or(TasksCommand::Buried { limit: 50 });
+            // Refused before the shop is assembled, which connects to everything and opens
+            // (and may rebuild) the search index.
+            if let TasksCommand::Discard { tasks, yes: false } = &action
+                && tasks.all
+            {
+                anyhow::bail!(
+                    "`tasks discard --all` deletes every buried task for good; `tasks` lists \
+                     them, and `--yes` confirms"
+                );
+            }
             tasks(&build(config).await?, action).await
         }
         Command::Openapi => Ok(()),
@@ -211,13 +221,7 @@ async fn tasks(shop: &Shop, action: TasksCommand) -> anyhow::Result<()> {
             let requeued = queue.requeue(&ids, chrono::Utc::now(), attempts).await?;
             report(requeued, ids.len(), "requeued");
         }
-        TasksCommand::Discard { tasks, yes } => {
-            if tasks.all && !yes {
-                anyhow::bail!(
-                    "`tasks discard --all` deletes every buried task for good; `tasks` lists \
-                     them, and `--yes` confirms"
-                );
-            }
+        TasksCommand::Discard { tasks, .. } => {
             let ids = tasks.resolve(queue.as_ref()).await?;
             let discarded = queue.discard(&ids).await?;
             report(discarded, ids.len(), "discarded");
