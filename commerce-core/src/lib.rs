@@ -9,7 +9,7 @@
 //! api (poem-openapi handlers) → services (rules) → ports (traits) ← plugins (backends)
 //! ```
 //!
-//! A shop is assembled from plugins by a [`ShopBuilder`](plugin::ShopBuilder), explicitly or
+//! A shop is assembled from plugins by a [`ShopBuilder`], explicitly or
 //! from the configuration, and served with [`Shop::run`].
 
 pub mod api;

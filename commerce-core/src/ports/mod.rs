@@ -3,7 +3,7 @@
 //! Each trait is object safe and `Send + Sync`, so a shop holds its backends as `Arc<dyn …>` and
 //! picks them at run time. Ports persist and transport; the rules (who may log in, when a token
 //! is stolen) live in the services that call them. Every port has a conformance suite in
-//! [`crate::testkit`] that each backend runs.
+//! the `testkit` module (feature `testkit`) that each backend runs.
 
 pub mod auth;
 pub mod cache;
