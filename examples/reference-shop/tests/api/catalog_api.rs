@@ -73,6 +73,27 @@ async fn staff_etag(app: &TestApp, url: &str, staff: &str) -> String {
     read.headers()["etag"].to_str().unwrap().to_owned()
 }
 
+/// A staff member's `method` on `url` with a JSON `body`, sending each of `if_match` as an
+/// `If-Match` line of its own, byte for byte (past ASCII too).
+fn conditional_change(
+    app: &TestApp,
+    method: Method,
+    url: &str,
+    staff: &str,
+    if_match: &[&str],
+    body: &Value,
+) -> reqwest::RequestBuilder {
+    let request = app
+        .client
+        .request(method, url)
+        .bearer_auth(staff)
+        .json(body);
+    if_match.iter().fold(request, |request, line| {
+        let line = reqwest::header::HeaderValue::from_bytes(line.as_bytes()).unwrap();
+        request.header("if-match", line)
+    })
+}
+
 fn names(page: &Value) -> Vec<&str> {
     page["results"]
         .as_array()
@@ -610,13 +631,8 @@ async fn staff_changes_with_if_match_cannot_undo_each_other() {
     } = sencha(&app, "12.00").await;
     let etag = staff_etag(&app, &url, &staff).await;
 
-    let patch = |if_match: &str, body: serde_json::Value| {
-        app.client
-            .patch(&url)
-            .bearer_auth(&staff)
-            .header("if-match", if_match)
-            .json(&body)
-            .send()
+    let patch = |if_match: &str, body: Value| {
+        conditional_change(&app, Method::PATCH, &url, &staff, &[if_match], &body).send()
     };
     let first = patch(&etag, json!({"price": "13.00"})).await.unwrap();
     assert_eq!(first.status(), StatusCode::OK);
@@ -690,11 +706,7 @@ async fn staff_category_changes_with_if_match_cannot_undo_each_other() {
     assert_eq!(staff_read.headers()["cache-control"], "private, no-cache");
 
     let patch = |if_match: &[&str], body: Value| {
-        let request = if_match.iter().fold(
-            app.client.patch(&url).bearer_auth(&staff),
-            |request, line| request.header("if-match", *line),
-        );
-        request.json(&body).send()
+        conditional_change(&app, Method::PATCH, &url, &staff, if_match, &body).send()
     };
     let first = patch(&[&etag], json!({"description": "Leaves"}))
         .await
@@ -725,12 +737,7 @@ async fn staff_category_changes_with_if_match_cannot_undo_each_other() {
     assert_eq!(category["description"], "Leaves");
 
     let put = |if_match: &str, body: Value| {
-        app.client
-            .put(&url)
-            .bearer_auth(&staff)
-            .header("if-match", if_match)
-            .json(&body)
-            .send()
+        conditional_change(&app, Method::PUT, &url, &staff, &[if_match], &body).send()
     };
     let (status, problem) =
         common::decode(put(&new_etag, json!({"name": "Tea"})).await.unwrap()).await;
@@ -750,17 +757,10 @@ async fn staff_category_changes_with_if_match_cannot_undo_each_other() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = common::decode(
-        app.client
-            .patch(app.url("/api/categories/999999/"))
-            .bearer_auth(&staff)
-            .header("if-match", new_etag)
-            .json(&json!({"name": "Gone"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let gone = app.url("/api/categories/999999/");
+    let body = json!({"name": "Gone"});
+    let change = conditional_change(&app, Method::PATCH, &gone, &staff, &[&new_etag], &body);
+    let (status, _) = common::decode(change.send().await.unwrap()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -774,12 +774,8 @@ async fn simultaneous_changes_from_one_version_make_exactly_one() {
     let url = app.url(&format!("/api/categories/{tea}/"));
     let etag = staff_etag(&app, &url, &staff).await;
     let changes = (0..8).map(|n| {
-        app.client
-            .patch(&url)
-            .bearer_auth(&staff)
-            .header("if-match", &etag)
-            .json(&json!({"description": format!("edit {n}")}))
-            .send()
+        let body = json!({"description": format!("edit {n}")});
+        conditional_change(&app, Method::PATCH, &url, &staff, &[&etag], &body).send()
     });
     let statuses: Vec<StatusCode> = futures_util::future::join_all(changes)
         .await
@@ -801,24 +797,17 @@ async fn if_match_that_names_no_version_is_refused() {
     let app = spawn_app().await;
     let Sencha { staff, id, url, .. } = sencha(&app, "12.00").await;
     let etag = staff_etag(&app, &url, &staff).await;
-    let patch = |if_match: &[u8]| {
-        app.client
-            .patch(&url)
-            .bearer_auth(&staff)
-            .header(
-                "if-match",
-                reqwest::header::HeaderValue::from_bytes(if_match).unwrap(),
-            )
-            .json(&json!({"stock": 9}))
-            .send()
+    let patch = |if_match: &str| {
+        let body = json!({"stock": 9});
+        conditional_change(&app, Method::PATCH, &url, &staff, &[if_match], &body).send()
     };
-    for malformed in [&b""[..], b"abc", b"\"x\", *"] {
+    for malformed in ["", "abc", "\"x\", *"] {
         let (status, problem) = common::decode(patch(malformed).await.unwrap()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
         assert!(problem["errors"]["If-Match"].is_array(), "{problem}");
     }
     let weak = format!("W/{etag}");
-    for other in [weak.as_bytes(), "\"caf\u{e9}\"".as_bytes()] {
+    for other in [weak.as_str(), "\"caf\u{e9}\""] {
         let (status, problem) = common::decode(patch(other).await.unwrap()).await;
         assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{problem}");
     }
@@ -826,7 +815,7 @@ async fn if_match_that_names_no_version_is_refused() {
         .get_with_token(&format!("/api/products/{id}/"), &staff)
         .await;
     assert_eq!(product["stock"], 5, "nothing was written");
-    let (status, product) = common::decode(patch(etag.as_bytes()).await.unwrap()).await;
+    let (status, product) = common::decode(patch(&etag).await.unwrap()).await;
     assert_eq!((status, &product["stock"]), (StatusCode::OK, &json!(9)));
 }
 
