@@ -228,7 +228,8 @@ pub trait CatalogStore: Send + Sync + 'static {
     /// Replaces a product's fields, its stock only with [`StockWrite::Set`]; errors as for
     /// create, and `NotFound`. With `expected`, only if the product is still in that state,
     /// checked so that nothing changes it between the check and the write (in the same
-    /// statement, or under the write's lock): [`Error::PreconditionFailed`](crate::Error::PreconditionFailed) when it is not.
+    /// statement, or under the write's lock):
+    /// [`Error::PreconditionFailed`](crate::Error::PreconditionFailed) when it is not.
     async fn update_product(
         &self,
         id: ProductId,
