@@ -18,6 +18,20 @@ use crate::ports::{
 pub trait ShopStore: UserStore + CatalogStore + CartStore + OrderStore + TaskQueue {}
 impl<T: UserStore + CatalogStore + CartStore + OrderStore + TaskQueue> ShopStore for T {}
 
+/// `product`'s writable fields as they are: what a change to some of them starts from.
+fn record_of(product: &Product) -> ProductRecord {
+    ProductRecord {
+        name: product.name.clone(),
+        slug: product.slug.clone(),
+        sku: product.sku.clone(),
+        description: product.description.clone(),
+        price_minor: product.price_minor,
+        category: product.category,
+        stock: product.stock,
+        is_active: product.is_active,
+    }
+}
+
 /// A customer named `name`, with the address `{name}@example.com`: the fixture any test of a
 /// store that orders or carts belong to starts from.
 pub async fn user<S: UserStore + ?Sized>(store: &S, name: &str) -> UserId {
@@ -207,14 +221,8 @@ pub async fn additions_stay_within_stock_and_limit<S: ShopStore>(store: Arc<S>) 
     );
 
     let record = ProductRecord {
-        name: mug.name.clone(),
-        slug: mug.slug.clone(),
-        sku: mug.sku.clone(),
-        description: mug.description.clone(),
-        price_minor: mug.price_minor,
-        category: mug.category,
-        stock: mug.stock,
         is_active: false,
+        ..record_of(&mug)
     };
     store
         .update_product(mug.id, record, StockWrite::Set, None)
@@ -394,14 +402,8 @@ pub async fn product_updates_keep_the_stock_orders_took<S: ShopStore>(store: Arc
         panic!("not placed")
     };
     let repriced = ProductRecord {
-        name: read.name.clone(),
-        slug: read.slug.clone(),
-        sku: read.sku.clone(),
-        description: read.description.clone(),
         price_minor: 300,
-        category: read.category,
-        stock: read.stock,
-        is_active: read.is_active,
+        ..record_of(&read)
     };
     let updated = store
         .update_product(tea.id, repriced.clone(), StockWrite::Keep, None)
@@ -431,14 +433,8 @@ pub async fn conditional_product_updates_fail_once_the_product_changed<S: ShopSt
     let tea = product(&*store, "Tea", 250, 10).await;
     let reprice = |id: ProductId, price_minor: i64, stock: StockWrite, read: &Product| {
         let record = ProductRecord {
-            name: tea.name.clone(),
-            slug: tea.slug.clone(),
-            sku: tea.sku.clone(),
-            description: tea.description.clone(),
             price_minor,
-            category: tea.category,
-            stock: 10,
-            is_active: true,
+            ..record_of(&tea)
         };
         let expected = Some(ProductState::of(read));
         let store = Arc::clone(&store);
