@@ -9,7 +9,10 @@ use std::collections::HashMap;
 
 use commerce_core::domain::TaskId;
 use commerce_core::domain::{Category, CategoryId, OrderItem, Product, ProductId};
-use commerce_core::ports::{BuriedTask, CatalogChange, IndexDocument, ProductFilter, StrandedJob};
+use commerce_core::ports::{
+    BuriedTask, CatalogChange, CategoryCheck, IndexDocument, ProductFilter, StrandedJob,
+};
+use commerce_core::{Error, Result};
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct CategoryRow {
@@ -33,6 +36,34 @@ impl From<CategoryRow> for Category {
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
+    }
+}
+
+/// A category read for its deletion, with what it still holds.
+#[derive(sqlx::FromRow)]
+pub(crate) struct CategoryToDelete {
+    #[sqlx(flatten)]
+    category: CategoryRow,
+    products: i64,
+    subcategories: i64,
+}
+
+impl CategoryToDelete {
+    /// Whether the category may go: `check` first, then nothing may be left in it.
+    pub(crate) fn may_be_deleted(self, check: &CategoryCheck<'_>) -> Result<()> {
+        check(&self.category.into())?;
+        let (products, subcategories) = (self.products, self.subcategories);
+        if products > 0 {
+            return Err(Error::Conflict(format!(
+                "the category still has {products} products; move or delete them first"
+            )));
+        }
+        if subcategories > 0 {
+            return Err(Error::Conflict(format!(
+                "the category still has {subcategories} subcategories; move or delete them first"
+            )));
+        }
+        Ok(())
     }
 }
 

@@ -302,6 +302,10 @@ enum Deleted {
     /// It is gone.
     #[oai(status = 204)]
     Deleted,
+    /// `If-Match` named another version than the current one: someone changed it since. Read
+    /// it again before deciding to delete it.
+    #[oai(status = 412, content_type = "application/problem+json")]
+    PreconditionFailed(Json<Problem>),
 }
 
 /// The product catalogue.
@@ -322,6 +326,12 @@ impl CatalogApi {
         ))?)
     }
 
+    /// A product's body as a staff `GET` sends it: what its entity tag is made from.
+    fn product_bytes(&self) -> impl Fn(&Product) -> crate::Result<bytes::Bytes> + Send + Sync {
+        let currency = self.catalog.currency();
+        move |product| to_bytes(&ProductBody::new(product, currency))
+    }
+
     /// Replaces or patches a product, on the condition `If-Match` states if any.
     async fn write_product(
         &self,
@@ -331,9 +341,8 @@ impl CatalogApi {
         mode: WriteMode,
         if_match: Option<IfMatch>,
     ) -> Result<UpdatedProduct, ApiError> {
-        let currency = self.catalog.currency();
-        let body = move |product: &Product| to_bytes(&ProductBody::new(product, currency));
-        let matches = version_named(if_match, body);
+        let body = self.product_bytes();
+        let matches = version_named(if_match, &body);
         let condition = matches.as_ref().map(|m| m as &ProductPrecondition<'_>);
         match self
             .catalog
@@ -360,8 +369,7 @@ impl CatalogApi {
         mode: WriteMode,
         if_match: Option<IfMatch>,
     ) -> Result<UpdatedCategory, ApiError> {
-        let body = |category: &Category| to_bytes(&CategoryBody::from(category));
-        let matches = version_named(if_match, body);
+        let matches = version_named(if_match, category_bytes);
         let condition = matches.as_ref().map(|m| m as &CategoryPrecondition<'_>);
         match self
             .catalog
@@ -369,7 +377,7 @@ impl CatalogApi {
             .await
         {
             Ok(category) => {
-                let (body, etag) = tagged(body(&category)?);
+                let (body, etag) = tagged(category_bytes(&category)?);
                 Ok(UpdatedCategory::Ok(body, etag))
             }
             Err(Error::PreconditionFailed(_)) => Ok(UpdatedCategory::PreconditionFailed(
@@ -412,6 +420,22 @@ fn version_named<T>(
         tags @ IfMatch::Version(_) => {
             Some(move |current: &T| body(current).is_ok_and(|body| tags.names(body)))
         }
+    }
+}
+
+/// A category's body as a staff `GET` sends it: what its entity tag is made from.
+fn category_bytes(category: &Category) -> crate::Result<bytes::Bytes> {
+    to_bytes(&CategoryBody::from(category))
+}
+
+/// The answer to a delete made on the condition an `If-Match` header states.
+fn deleted(outcome: crate::Result<()>, resource: &str) -> Result<Deleted, ApiError> {
+    match outcome {
+        Ok(()) => Ok(Deleted::Deleted),
+        Err(Error::PreconditionFailed(_)) => {
+            Ok(Deleted::PreconditionFailed(version_changed(resource)))
+        }
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -595,12 +619,25 @@ impl CatalogApi {
     )]
     async fn delete_category(
         &self,
+        request: &Request,
         auth: OptionalBearer,
         id: Path<i64>,
+        /// The entity tag of the category as last read (a staff `GET` gives it): the category
+        /// is deleted only if it is still that version, else 412. `*` asks only that it exists.
+        /// Several tags may be listed, in one line or several.
+        // Declared for the spec; read by `IfMatch::from_headers`, over every line.
+        #[oai(name = "If-Match")]
+        _if_match: Header<Option<String>>,
     ) -> Result<Deleted, ApiError> {
         let who = auth.principal(&self.auth)?;
-        self.catalog.delete_category(who, CategoryId(id.0)).await?;
-        Ok(Deleted::Deleted)
+        let if_match = IfMatch::from_headers(request.headers())?;
+        let matches = version_named(if_match, category_bytes);
+        let condition = matches.as_ref().map(|m| m as &CategoryPrecondition<'_>);
+        let outcome = self
+            .catalog
+            .delete_category(who, CategoryId(id.0), condition)
+            .await;
+        deleted(outcome, "category")
     }
 
     /// List, filter, order and search products. Staff also see inactive products.
@@ -779,12 +816,26 @@ impl CatalogApi {
     )]
     async fn delete_product(
         &self,
+        request: &Request,
         auth: OptionalBearer,
         id: Path<i64>,
+        /// The entity tag of the product as last read (a staff `GET` gives it): the product is
+        /// deleted only if it is still that version, else 412. `*` asks only that it exists.
+        /// Several tags may be listed, in one line or several.
+        // Declared for the spec; read by `IfMatch::from_headers`, over every line.
+        #[oai(name = "If-Match")]
+        _if_match: Header<Option<String>>,
     ) -> Result<Deleted, ApiError> {
         let who = auth.principal(&self.auth)?;
-        self.catalog.delete_product(who, ProductId(id.0)).await?;
-        Ok(Deleted::Deleted)
+        let if_match = IfMatch::from_headers(request.headers())?;
+        let body = self.product_bytes();
+        let matches = version_named(if_match, &body);
+        let condition = matches.as_ref().map(|m| m as &ProductPrecondition<'_>);
+        let outcome = self
+            .catalog
+            .delete_product(who, ProductId(id.0), condition)
+            .await;
+        deleted(outcome, "product")
     }
 }
 

@@ -172,6 +172,10 @@ impl ProductState {
 /// [`CatalogStore::update_category`].
 pub type CategoryTreeCheck<'a> = dyn Fn(&[Category]) -> Result<()> + Send + Sync + 'a;
 
+/// A rule a category must satisfy, as committed, for a change to it to go ahead; see
+/// [`CatalogStore::delete_category`].
+pub type CategoryCheck<'a> = dyn Fn(&Category) -> Result<()> + Send + Sync + 'a;
+
 /// Stores the catalogue.
 ///
 /// Every write that changes a product (its own fields, its stock, its category's name, its
@@ -195,9 +199,11 @@ pub trait CatalogStore: Send + Sync + 'static {
         check: &CategoryTreeCheck<'_>,
     ) -> Result<Category>;
 
-    /// Deletes a category. [`Error::Conflict`](crate::Error::Conflict) while products or
-    /// subcategories are in it.
-    async fn delete_category(&self, id: CategoryId) -> Result<()>;
+    /// Deletes a category once `check` has accepted it as committed, with other category
+    /// writes held off until the delete commits. `NotFound` if there is none; an error from
+    /// `check` is returned next, and nothing is deleted; then
+    /// [`Error::Conflict`](crate::Error::Conflict) while products or subcategories are in it.
+    async fn delete_category(&self, id: CategoryId, check: &CategoryCheck<'_>) -> Result<()>;
 
     /// The category with this id.
     async fn find_category(&self, id: CategoryId) -> Result<Option<Category>>;
@@ -238,8 +244,10 @@ pub trait CatalogStore: Send + Sync + 'static {
         expected: Option<ProductState>,
     ) -> Result<Product>;
 
-    /// Deletes a product; `NotFound` if there is none.
-    async fn delete_product(&self, id: ProductId) -> Result<()>;
+    /// Deletes a product; `NotFound` if there is none. With `expected`, only if the product is
+    /// still in that state, checked as for [`update_product`](Self::update_product):
+    /// [`Error::PreconditionFailed`](crate::Error::PreconditionFailed) when it is not.
+    async fn delete_product(&self, id: ProductId, expected: Option<ProductState>) -> Result<()>;
 
     /// The product with this id.
     async fn find_product(&self, id: ProductId) -> Result<Option<Product>>;

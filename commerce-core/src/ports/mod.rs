@@ -20,8 +20,8 @@ pub use auth::{NewRefreshToken, RefreshTokenUse, TokenStore, UserCredentials, Us
 pub use cache::{Cache, CacheExt};
 pub use cart::{CartAddition, CartStore};
 pub use catalog::{
-    CatalogChange, CatalogStore, CategoryTreeCheck, IndexDocument, ProductFilter, ProductListQuery,
-    ProductOrdering, ProductPage, ProductState, StockWrite,
+    CatalogChange, CatalogStore, CategoryCheck, CategoryTreeCheck, IndexDocument, ProductFilter,
+    ProductListQuery, ProductOrdering, ProductPage, ProductState, StockWrite,
 };
 pub use health::ReadinessCheck;
 pub use mail::{Mailer, OutgoingMail};

@@ -296,9 +296,22 @@ impl CatalogService {
     }
 
     /// Deletes an empty category (staff only).
-    pub async fn delete_category(&self, who: Option<Principal>, id: CategoryId) -> Result<()> {
+    ///
+    /// With `if_matches`, only if the category as it is when deleted passes it:
+    /// [`Error::PreconditionFailed`] otherwise, told before the products or subcategories still
+    /// in it, since a fresh read may show them gone.
+    pub async fn delete_category(
+        &self,
+        who: Option<Principal>,
+        id: CategoryId,
+        if_matches: Option<&CategoryPrecondition<'_>>,
+    ) -> Result<()> {
         require_staff(who)?;
-        self.store.delete_category(id).await?;
+        let check = move |current: &Category| match if_matches {
+            Some(matches) if !matches(current) => Err(Error::PreconditionFailed("category")),
+            _ => Ok(()),
+        };
+        self.store.delete_category(id, &check).await?;
         self.after_write().await
     }
 
@@ -459,9 +472,32 @@ impl CatalogService {
     }
 
     /// Deletes a product (staff only).
-    pub async fn delete_product(&self, who: Option<Principal>, id: ProductId) -> Result<()> {
+    ///
+    /// With `if_matches`, only if the product as it is now passes it, and nothing changes the
+    /// product between that check and the delete: [`Error::PreconditionFailed`] otherwise. A
+    /// product changed since it was last read is then not deleted unseen.
+    pub async fn delete_product(
+        &self,
+        who: Option<Principal>,
+        id: ProductId,
+        if_matches: Option<&ProductPrecondition<'_>>,
+    ) -> Result<()> {
         require_staff(who)?;
-        self.store.delete_product(id).await?;
+        let expected = match if_matches {
+            None => None,
+            Some(matches) => {
+                let current = self
+                    .store
+                    .product_to_update(id)
+                    .await?
+                    .ok_or(Error::NotFound("product"))?;
+                if !matches(&current) {
+                    return Err(Error::PreconditionFailed("product"));
+                }
+                Some(ProductState::of(&current))
+            }
+        };
+        self.store.delete_product(id, expected).await?;
         self.after_write().await
     }
 

@@ -21,6 +21,11 @@ fn any_tree(_: &[Category]) -> crate::Result<()> {
     Ok(())
 }
 
+/// Accepts any category: for deletes whose check is not what a test is about.
+fn any_category(_: &Category) -> crate::Result<()> {
+    Ok(())
+}
+
 /// Rejects putting `category` under `parent` when `parent` is inside `category`.
 fn no_cycle(category: CategoryId, parent: CategoryId) -> impl Fn(&[Category]) -> crate::Result<()> {
     move |tree: &[Category]| {
@@ -80,10 +85,13 @@ pub async fn categories_round_trip<S: CatalogStore>(store: Arc<S>) {
     assert_eq!((renamed.name.as_str(), renamed.parent), ("Matcha", None));
     assert!(renamed.updated_at >= green.updated_at);
 
-    store.delete_category(green.id).await.unwrap();
+    store
+        .delete_category(green.id, &any_category)
+        .await
+        .unwrap();
     assert_eq!(store.find_category(green.id).await.unwrap(), None);
     assert!(matches!(
-        store.delete_category(green.id).await,
+        store.delete_category(green.id, &any_category).await,
         Err(Error::NotFound(_))
     ));
     assert!(matches!(
@@ -156,16 +164,52 @@ pub async fn categories_in_use_cannot_be_deleted<S: CatalogStore>(store: Arc<S>)
         .await
         .unwrap();
     assert!(matches!(
-        store.delete_category(green.id).await,
+        store.delete_category(green.id, &any_category).await,
         Err(Error::Conflict(_))
     ));
     assert!(matches!(
-        store.delete_category(tea.id).await,
+        store.delete_category(tea.id, &any_category).await,
         Err(Error::Conflict(_))
     ));
-    store.delete_product(sencha.id).await.unwrap();
-    store.delete_category(green.id).await.unwrap();
-    store.delete_category(tea.id).await.unwrap();
+    store.delete_product(sencha.id, None).await.unwrap();
+    store
+        .delete_category(green.id, &any_category)
+        .await
+        .unwrap();
+    store.delete_category(tea.id, &any_category).await.unwrap();
+}
+
+/// A category is deleted only once its check has accepted it as committed. The check is told
+/// before what the category still holds, and never of a category that does not exist.
+pub async fn category_deletes_are_checked<S: CatalogStore>(store: Arc<S>) {
+    let tea = store.create_category(category("Tea", None)).await.unwrap();
+    let green = store
+        .create_category(category("Green", Some(tea.id)))
+        .await
+        .unwrap();
+    let stale = |_: &Category| Err(Error::PreconditionFailed("category"));
+    let refused = store.delete_category(tea.id, &stale).await;
+    assert!(
+        matches!(refused, Err(Error::PreconditionFailed(_))),
+        "the check comes before the subcategory in it: {refused:?}"
+    );
+
+    let renamed = store
+        .update_category(green.id, category("Matcha", Some(tea.id)), &any_tree)
+        .await
+        .unwrap();
+    let checked = std::sync::Mutex::new(None);
+    let record = |current: &Category| {
+        *checked.lock().unwrap() = Some(current.clone());
+        Ok(())
+    };
+    store.delete_category(green.id, &record).await.unwrap();
+    assert_eq!(checked.into_inner().unwrap(), Some(renamed));
+    assert_eq!(store.find_category(green.id).await.unwrap(), None);
+
+    let gone = store.delete_category(green.id, &stale).await;
+    assert!(matches!(gone, Err(Error::NotFound(_))), "{gone:?}");
+    store.delete_category(tea.id, &any_category).await.unwrap();
 }
 
 /// Products are created, found, replaced and deleted.
@@ -199,10 +243,10 @@ pub async fn products_round_trip<S: CatalogStore>(store: Arc<S>) {
     assert!(!updated.is_active);
     assert_eq!(updated.created_at, created.created_at);
 
-    store.delete_product(created.id).await.unwrap();
+    store.delete_product(created.id, None).await.unwrap();
     assert_eq!(store.find_product(created.id).await.unwrap(), None);
     assert!(matches!(
-        store.delete_product(created.id).await,
+        store.delete_product(created.id, None).await,
         Err(Error::NotFound(_))
     ));
     assert!(matches!(
@@ -450,7 +494,7 @@ pub async fn every_product_write_is_logged<S: CatalogStore>(store: Arc<S>) {
         .update_product(a.id, product("A2", tea.id, 2, 1), StockWrite::Set, None)
         .await
         .unwrap();
-    store.delete_product(b.id).await.unwrap();
+    store.delete_product(b.id, None).await.unwrap();
     store
         .update_category(tea.id, category("Tisane", None), &any_tree)
         .await
@@ -577,8 +621,8 @@ pub async fn unfiltered_totals_follow_every_write<S: CatalogStore>(store: Arc<S>
         .unwrap();
     assert_eq!(totals(&*store).await, (5, 3));
 
-    store.delete_product(hidden.id).await.unwrap();
-    store.delete_product(green.id).await.unwrap();
+    store.delete_product(hidden.id, None).await.unwrap();
+    store.delete_product(green.id, None).await.unwrap();
     assert_eq!(totals(&*store).await, (3, 2));
 }
 
@@ -592,7 +636,7 @@ pub async fn index_documents_follow_the_products<S: CatalogStore>(store: Arc<S>)
     assert_eq!(documents[0].category_name, "Coffee");
     assert_eq!(documents[0].price_minor, first.price_minor);
 
-    store.delete_product(first.id).await.unwrap();
+    store.delete_product(first.id, None).await.unwrap();
     assert!(store.index_documents(&[first.id]).await.unwrap().is_empty());
 
     let mut after = ProductId(0);
@@ -657,7 +701,7 @@ pub async fn deleted_product_ids_are_never_given_again<S: CatalogStore>(store: A
         .create_product(product("Gyokuro", tea.id, 100, 1))
         .await
         .unwrap();
-    store.delete_product(newest.id).await.unwrap();
+    store.delete_product(newest.id, None).await.unwrap();
     let next = store
         .create_product(product("Matcha", tea.id, 100, 1))
         .await

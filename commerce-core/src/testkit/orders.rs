@@ -170,7 +170,7 @@ pub async fn carts_belong_to_their_user<S: ShopStore>(store: Arc<S>) {
     // A deleted product's line stays, without a product.
     let gone = product(&*store, "Gone", 100, 1).await;
     add(&*store, bob, gone.id, 1).await;
-    store.delete_product(gone.id).await.unwrap();
+    store.delete_product(gone.id, None).await.unwrap();
     let (_, lines) = store.cart(bob).await.unwrap();
     assert_eq!((lines.len(), lines[0].product.is_none()), (1, true));
 }
@@ -370,7 +370,7 @@ pub async fn placing_an_order_is_one_transaction<S: ShopStore>(store: Arc<S>) {
     assert!(
         matches!(&outcome, PlaceOrderOutcome::Rejected(p) if p[0].kind == CheckoutProblemKind::PriceChanged)
     );
-    store.delete_product(mug.id).await.unwrap();
+    store.delete_product(mug.id, None).await.unwrap();
     let outcome = store
         .place_order(order_of(ann, &mug, 1, None))
         .await
@@ -471,6 +471,55 @@ pub async fn conditional_product_updates_fail_once_the_product_changed<S: ShopSt
     assert_eq!(current.price_minor, 300);
 
     let gone = reprice(ProductId(i64::MAX), 1, StockWrite::Keep, &read).await;
+    assert!(matches!(gone, Err(Error::NotFound(_))), "{gone:?}");
+}
+
+/// A conditional delete goes through only while the product is in the state it was read in,
+/// as a conditional update does.
+pub async fn conditional_product_deletes_fail_once_the_product_changed<S: ShopStore>(
+    store: Arc<S>,
+) {
+    let ann = user(&*store, "ann").await;
+    let tea = product(&*store, "Tea", 250, 10).await;
+    let read = store.product_to_update(tea.id).await.unwrap().unwrap();
+    let PlaceOrderOutcome::Placed(_) = store
+        .place_order(order_of(ann, &tea, 3, None))
+        .await
+        .unwrap()
+    else {
+        panic!("not placed")
+    };
+    let after_order = store
+        .delete_product(tea.id, Some(ProductState::of(&read)))
+        .await;
+    assert!(
+        matches!(after_order, Err(Error::PreconditionFailed(_))),
+        "an order took stock since the read: {after_order:?}"
+    );
+
+    let read = store.product_to_update(tea.id).await.unwrap().unwrap();
+    let renamed = ProductRecord {
+        name: "Green tea".into(),
+        ..record_of(&read)
+    };
+    store
+        .update_product(tea.id, renamed, StockWrite::Keep, None)
+        .await
+        .unwrap();
+    let after_change = store
+        .delete_product(tea.id, Some(ProductState::of(&read)))
+        .await;
+    assert!(
+        matches!(after_change, Err(Error::PreconditionFailed(_))),
+        "a staff change moved it since the read: {after_change:?}"
+    );
+    assert!(store.product_to_update(tea.id).await.unwrap().is_some());
+
+    let read = store.product_to_update(tea.id).await.unwrap().unwrap();
+    let expected = Some(ProductState::of(&read));
+    store.delete_product(tea.id, expected).await.unwrap();
+    assert_eq!(store.product_to_update(tea.id).await.unwrap(), None);
+    let gone = store.delete_product(tea.id, expected).await;
     assert!(matches!(gone, Err(Error::NotFound(_))), "{gone:?}");
 }
 

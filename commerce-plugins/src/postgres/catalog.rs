@@ -21,16 +21,16 @@ use commerce_core::domain::{
     Category, CategoryId, CategoryRecord, Product, ProductId, ProductRecord,
 };
 use commerce_core::ports::{
-    CatalogChange, CatalogStore, CategoryTreeCheck, IndexDocument, ProductFilter, ProductListQuery,
-    ProductOrdering, ProductPage, ProductState, StockWrite,
+    CatalogChange, CatalogStore, CategoryCheck, CategoryTreeCheck, IndexDocument, ProductFilter,
+    ProductListQuery, ProductOrdering, ProductPage, ProductState, StockWrite,
 };
 use commerce_core::{Error, Result};
 use sqlx::{Postgres, QueryBuilder};
 
 use super::{PostgresDatabase, db_error, is_unique_violation};
 use crate::rows::{
-    CHANGES_SINCE, CategoryRow, ChangeRow, INDEX_SELECT, IndexRow, PRUNE_CHANGES, ProductRow,
-    category_columns, kept_count_column, product_columns,
+    CHANGES_SINCE, CategoryRow, CategoryToDelete, ChangeRow, INDEX_SELECT, IndexRow, PRUNE_CHANGES,
+    ProductRow, category_columns, kept_count_column, product_columns,
 };
 
 /// The unique constraint on lowercased category names, named in the migration.
@@ -229,33 +229,25 @@ impl CatalogStore for PostgresDatabase {
         }
     }
 
-    async fn delete_category(&self, id: CategoryId) -> Result<()> {
+    async fn delete_category(&self, id: CategoryId, check: &CategoryCheck<'_>) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         lock_category_writes(&mut tx).await?;
         // FOR UPDATE conflicts with the key-share lock a foreign key check takes, so no
         // product or subcategory can join the category between the counts and the delete.
-        let counts: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM products WHERE category_id = c.id),
-                    (SELECT count(*) FROM categories WHERE parent_id = c.id)
-             FROM categories c WHERE c.id = $1 FOR UPDATE",
-        )
+        let found = sqlx::query_as::<_, CategoryToDelete>(concat!(
+            "SELECT ",
+            category_columns!(),
+            ", (SELECT count(*) FROM products WHERE category_id = c.id) AS products,
+               (SELECT count(*) FROM categories WHERE parent_id = c.id) AS subcategories
+             FROM categories c WHERE c.id = $1 FOR UPDATE"
+        ))
         .bind(id.0)
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_error)?;
-        let Some((products, children)) = counts else {
-            return Err(Error::NotFound("category"));
-        };
-        if products > 0 {
-            return Err(Error::Conflict(format!(
-                "the category still has {products} products; move or delete them first"
-            )));
-        }
-        if children > 0 {
-            return Err(Error::Conflict(format!(
-                "the category still has {children} subcategories; move or delete them first"
-            )));
-        }
+        found
+            .ok_or(Error::NotFound("category"))?
+            .may_be_deleted(check)?;
         let deleted = sqlx::query("DELETE FROM categories WHERE id = $1")
             .bind(id.0)
             .execute(&mut *tx)
@@ -424,17 +416,26 @@ impl CatalogStore for PostgresDatabase {
         }
     }
 
-    async fn delete_product(&self, id: ProductId) -> Result<()> {
-        let deleted = sqlx::query("DELETE FROM products WHERE id = $1")
-            .bind(id.0)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?
-            .rows_affected();
-        if deleted == 0 {
-            return Err(Error::NotFound("product"));
+    async fn delete_product(&self, id: ProductId, expected: Option<ProductState>) -> Result<()> {
+        let deleted = sqlx::query(
+            "DELETE FROM products
+             WHERE id = $1
+               AND ($2::timestamptz IS NULL OR (updated_at = $2 AND stock = $3))",
+        )
+        .bind(id.0)
+        .bind(expected.map(|state| state.updated_at))
+        .bind(expected.map(|state| state.stock))
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+        match deleted {
+            0 if expected.is_some() && product_exists(&self.pool, id).await? => {
+                Err(Error::PreconditionFailed("product"))
+            }
+            0 => Err(Error::NotFound("product")),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     async fn find_product(&self, id: ProductId) -> Result<Option<Product>> {

@@ -9,16 +9,16 @@ use commerce_core::domain::{
     Category, CategoryId, CategoryRecord, Product, ProductId, ProductRecord,
 };
 use commerce_core::ports::{
-    CatalogChange, CatalogStore, CategoryTreeCheck, IndexDocument, ProductFilter, ProductListQuery,
-    ProductOrdering, ProductPage, ProductState, StockWrite,
+    CatalogChange, CatalogStore, CategoryCheck, CategoryTreeCheck, IndexDocument, ProductFilter,
+    ProductListQuery, ProductOrdering, ProductPage, ProductState, StockWrite,
 };
 use commerce_core::{Error, Result};
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::{SqliteDatabase, db_error, is_unique_violation};
 use crate::rows::{
-    CHANGES_SINCE, CategoryRow, ChangeRow, INDEX_SELECT, IndexRow, PRUNE_CHANGES, ProductRow,
-    category_columns, kept_count_column, product_columns,
+    CHANGES_SINCE, CategoryRow, CategoryToDelete, ChangeRow, INDEX_SELECT, IndexRow, PRUNE_CHANGES,
+    ProductRow, category_columns, kept_count_column, product_columns,
 };
 
 fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
@@ -69,6 +69,35 @@ impl SqliteDatabase {
                 message: "product with this slug already exists".into(),
             },
             Err(error) => error,
+        }
+    }
+
+    /// A transaction holding the write lock, returned only if the product is in the
+    /// `expected` state: nothing changes it before the caller's write commits. Times are
+    /// compared as read, not as stored text.
+    async fn product_in_state(
+        &self,
+        id: ProductId,
+        expected: ProductState,
+    ) -> Result<sqlx::Transaction<'static, Sqlite>> {
+        // IMMEDIATE takes the write lock up front.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_error)?;
+        let state: Option<(DateTime<Utc>, i64)> =
+            sqlx::query_as("SELECT updated_at, stock FROM products WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        match state {
+            None => Err(Error::NotFound("product")),
+            Some((updated_at, stock)) if (ProductState { updated_at, stock }) != expected => {
+                Err(Error::PreconditionFailed("product"))
+            }
+            Some(_) => Ok(tx),
         }
     }
 }
@@ -217,42 +246,33 @@ impl CatalogStore for SqliteDatabase {
         }
     }
 
-    async fn delete_category(&self, id: CategoryId) -> Result<()> {
+    async fn delete_category(&self, id: CategoryId, check: &CategoryCheck<'_>) -> Result<()> {
         // IMMEDIATE takes the write lock up front, so the checks and the delete see one state.
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(db_error)?;
-        let (products, children): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM products WHERE category_id = $1),
-                    (SELECT COUNT(*) FROM categories WHERE parent_id = $1)",
-        )
+        let found = sqlx::query_as::<_, CategoryToDelete>(concat!(
+            "SELECT ",
+            category_columns!(),
+            ", (SELECT COUNT(*) FROM products WHERE category_id = $1) AS products,
+               (SELECT COUNT(*) FROM categories WHERE parent_id = $1) AS subcategories
+             FROM categories WHERE id = $1"
+        ))
         .bind(id.0)
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db_error)?;
-        if products > 0 {
-            return Err(Error::Conflict(format!(
-                "the category still has {products} products; move or delete them first"
-            )));
-        }
-        if children > 0 {
-            return Err(Error::Conflict(format!(
-                "the category still has {children} subcategories; move or delete them first"
-            )));
-        }
-        let deleted = sqlx::query("DELETE FROM categories WHERE id = $1")
+        found
+            .ok_or(Error::NotFound("category"))?
+            .may_be_deleted(check)?;
+        sqlx::query("DELETE FROM categories WHERE id = $1")
             .bind(id.0)
             .execute(&mut *tx)
             .await
-            .map_err(db_error)?
-            .rows_affected();
-        tx.commit().await.map_err(db_error)?;
-        if deleted == 0 {
-            return Err(Error::NotFound("category"));
-        }
-        Ok(())
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)
     }
 
     async fn find_category(&self, id: CategoryId) -> Result<Option<Category>> {
@@ -331,28 +351,7 @@ impl CatalogStore for SqliteDatabase {
         let (updated, tx) = match expected {
             None => (write_product(&self.pool, id, &product, stock).await, None),
             Some(expected) => {
-                // IMMEDIATE takes the write lock up front: nothing changes the product between
-                // the comparison and the update. Times are compared as read, not as stored text.
-                let mut tx = self
-                    .pool
-                    .begin_with("BEGIN IMMEDIATE")
-                    .await
-                    .map_err(db_error)?;
-                let state: Option<(DateTime<Utc>, i64)> =
-                    sqlx::query_as("SELECT updated_at, stock FROM products WHERE id = $1")
-                        .bind(id.0)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                match state {
-                    None => return Err(Error::NotFound("product")),
-                    Some((updated_at, stock))
-                        if (ProductState { updated_at, stock }) != expected =>
-                    {
-                        return Err(Error::PreconditionFailed("product"));
-                    }
-                    Some(_) => {}
-                }
+                let mut tx = self.product_in_state(id, expected).await?;
                 let updated = write_product(&mut *tx, id, &product, stock).await;
                 (updated, Some(tx))
             }
@@ -377,14 +376,18 @@ impl CatalogStore for SqliteDatabase {
         }
     }
 
-    async fn delete_product(&self, id: ProductId) -> Result<()> {
-        let deleted = sqlx::query("DELETE FROM products WHERE id = $1")
-            .bind(id.0)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?
-            .rows_affected();
-        if deleted == 0 {
+    async fn delete_product(&self, id: ProductId, expected: Option<ProductState>) -> Result<()> {
+        let delete = sqlx::query("DELETE FROM products WHERE id = $1").bind(id.0);
+        let deleted = match expected {
+            None => delete.execute(&self.pool).await,
+            Some(expected) => {
+                let mut tx = self.product_in_state(id, expected).await?;
+                let deleted = delete.execute(&mut *tx).await.map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(deleted)
+            }
+        };
+        if deleted.map_err(db_error)?.rows_affected() == 0 {
             return Err(Error::NotFound("product"));
         }
         Ok(())

@@ -285,7 +285,7 @@ async fn postgres_search_follows_the_catalogue() {
     assert_eq!(indexer.catch_up().await.unwrap(), latest);
     assert_eq!(found(&search, "studio").await, [headphones.id]);
 
-    store.delete_product(headphones.id).await.unwrap();
+    store.delete_product(headphones.id, None).await.unwrap();
     assert!(found(&search, "monitors").await.is_empty());
     assert_eq!(
         search.applied_through().await.unwrap(),
@@ -1051,7 +1051,8 @@ async fn shopper_reads_go_to_the_replica_and_everything_else_to_the_primary() {
         .unwrap();
     assert_eq!(rows(&primary, "products").await, 2);
     let empty = store.create_category(category("Empty")).await.unwrap();
-    store.delete_category(empty.id).await.unwrap();
+    let any = |_: &_| Ok(());
+    store.delete_category(empty.id, &any).await.unwrap();
     assert_eq!(rows(&primary, "categories").await, 1);
     assert_eq!(rows(&replica, "categories").await, 1);
 

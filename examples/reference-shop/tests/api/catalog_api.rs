@@ -73,8 +73,8 @@ async fn staff_etag(app: &TestApp, url: &str, staff: &str) -> String {
     read.headers()["etag"].to_str().unwrap().to_owned()
 }
 
-/// A staff member's `method` on `url` with a JSON `body`, sending each of `if_match` as an
-/// `If-Match` line of its own, byte for byte (past ASCII too).
+/// A staff member's `method` on `url` with a JSON `body`, on the condition `if_match` states
+/// (see [`conditional`]).
 fn conditional_change(
     app: &TestApp,
     method: Method,
@@ -83,15 +83,22 @@ fn conditional_change(
     if_match: &[&str],
     body: &Value,
 ) -> reqwest::RequestBuilder {
-    let request = app
-        .client
-        .request(method, url)
-        .bearer_auth(staff)
-        .json(body);
-    if_match.iter().fold(request, |request, line| {
-        let line = reqwest::header::HeaderValue::from_bytes(line.as_bytes()).unwrap();
-        request.header("if-match", line)
-    })
+    conditional(app.client.request(method, url).json(body), staff, if_match)
+}
+
+/// A staff member's `request`, sending each of `if_match` as an `If-Match` line of its own,
+/// byte for byte (past ASCII too).
+fn conditional(
+    request: reqwest::RequestBuilder,
+    staff: &str,
+    if_match: &[&str],
+) -> reqwest::RequestBuilder {
+    if_match
+        .iter()
+        .fold(request.bearer_auth(staff), |request, line| {
+            let line = reqwest::header::HeaderValue::from_bytes(line.as_bytes()).unwrap();
+            request.header("if-match", line)
+        })
 }
 
 fn names(page: &Value) -> Vec<&str> {
@@ -762,6 +769,87 @@ async fn staff_category_changes_with_if_match_cannot_undo_each_other() {
     let change = conditional_change(&app, Method::PATCH, &gone, &staff, &[&new_etag], &body);
     let (status, _) = common::decode(change.send().await.unwrap()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// A delete with `If-Match` spares a product or category changed since it was read: whoever
+/// decided to delete it sees the change first. The tag is checked before what the category
+/// still holds.
+#[tokio::test]
+async fn deletes_with_if_match_spare_what_changed_since() {
+    let app = spawn_app().await;
+    let Sencha {
+        staff,
+        tea,
+        id,
+        url,
+    } = sencha(&app, "12.00").await;
+    let category_path = format!("/api/categories/{tea}/");
+    let category_url = app.url(&category_path);
+    let delete = |url: &str, if_match: &[&str]| {
+        let request = conditional(app.client.delete(url), &staff, if_match);
+        async move { common::decode(request.send().await.unwrap()).await }
+    };
+
+    let category_etag = staff_etag(&app, &category_url, &staff).await;
+    let change = json!({"description": "Leaves"});
+    let (status, _) = app
+        .call(Method::PATCH, &category_path, Some(&staff), Some(change))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, problem) = delete(&category_url, &[&category_etag]).await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{problem}");
+    assert_eq!(problem["status"], 412);
+    let category_etag = staff_etag(&app, &category_url, &staff).await;
+    let (status, problem) = delete(&category_url, &[&category_etag]).await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "Sencha is still in it: {problem}"
+    );
+
+    let etag = staff_etag(&app, &url, &staff).await;
+    let product_path = format!("/api/products/{id}/");
+    let change = json!({"price": "13.00"});
+    let (status, _) = app
+        .call(Method::PATCH, &product_path, Some(&staff), Some(change))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, problem) = delete(&url, &[&etag]).await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{problem}");
+    let (status, problem) = delete(&url, &["abc"]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert!(problem["errors"]["If-Match"].is_array(), "{problem}");
+    let still_there = app
+        .client
+        .get(&url)
+        .bearer_auth(&staff)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(still_there.status(), StatusCode::OK);
+
+    let etag = staff_etag(&app, &url, &staff).await;
+    let (status, _) = delete(&url, &[&format!("W/{etag}")]).await;
+    assert_eq!(
+        status,
+        StatusCode::PRECONDITION_FAILED,
+        "a weak tag never matches"
+    );
+    let (status, body) = delete(&url, &[&etag]).await;
+    assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
+    let (status, _) = delete(&url, &[&etag]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = delete(&category_url, &["\"stale\"", &category_etag]).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let coffee = category(&app, &staff, "Coffee", None).await;
+    let coffee_url = app.url(&format!("/api/categories/{coffee}/"));
+    let (status, _) = delete(&coffee_url, &["*"]).await;
+    assert_eq!(
+        status,
+        StatusCode::NO_CONTENT,
+        "`*` asks only that it exists"
+    );
 }
 
 /// Staff members changing one category at once from the same version: exactly one change is
