@@ -75,8 +75,10 @@ pub enum BuildError {
     /// Two jobs under one persisted name.
     #[error("{0}")]
     DuplicateJob(String),
-    /// A plugin failed while building (could not connect, could not migrate…).
-    #[error("the {plugin} plugin failed to start: {source}")]
+    /// A plugin failed while building (could not connect, could not migrate…, or a setting of
+    /// its own cannot be read). The reason is the source, not part of this message, so that
+    /// printing the chain names it once.
+    #[error("the {plugin} plugin failed to start")]
     Plugin {
         /// The plugin.
         plugin: &'static str,
@@ -84,6 +86,23 @@ pub enum BuildError {
         #[source]
         source: Error,
     },
+}
+
+impl BuildError {
+    /// Whether a setting is at fault (a URL no plugin handles, or a value a plugin cannot
+    /// read) rather than the code assembling the shop or a backend that failed to start:
+    /// fixing the environment fixes it.
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            Self::UnknownScheme { .. }
+                | Self::NotAUrl { .. }
+                | Self::Plugin {
+                    source: Error::Validation(_),
+                    ..
+                }
+        )
+    }
 }
 
 /// How long a cached catalogue response lives at most; writes invalidate sooner.

@@ -186,7 +186,7 @@ fn start_up_error(vars: &[(&str, &str)]) -> String {
             "started with {:?}",
             plugins.iter().map(|p| p.name()).collect::<Vec<_>>()
         ),
-        Err(error @ BuildError::Plugin { .. }) => error.to_string(),
+        Err(BuildError::Plugin { source, .. }) => source.to_string(),
         Err(other) => panic!("another error: {other}"),
     }
 }

@@ -25,7 +25,7 @@ use commerce_core::config::{Config, LogFormat};
 use commerce_core::domain::TaskId;
 use commerce_core::ports::TaskQueue;
 use commerce_core::services::Registration;
-use commerce_core::{Shop, ShopBuilder};
+use commerce_core::{BuildError, Shop, ShopBuilder};
 use poem::listener::TcpListener;
 // The plugins register themselves with `inventory`; naming the crate keeps it linked.
 use commerce_plugins as _;
@@ -138,6 +138,15 @@ async fn main() -> ExitCode {
     init_logging(config.log_format, &command);
     match run(command, config).await {
         Ok(()) => ExitCode::SUCCESS,
+        // A setting only a plugin can read is told as the settings `Config` reads are.
+        Err(error)
+            if error
+                .downcast_ref::<BuildError>()
+                .is_some_and(BuildError::is_configuration) =>
+        {
+            eprintln!("configuration error: {error:#}");
+            ExitCode::from(2)
+        }
         Err(error) => {
             tracing::error!("{error:#}");
             eprintln!("error: {error:#}");

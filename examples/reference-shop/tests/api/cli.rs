@@ -29,16 +29,35 @@ fn a_bad_setting_stops_start_up_naming_the_variable() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("JWT_SECRET"));
 }
 
+/// Settings that only a plugin reads are told as the others are: exit code 2 and one line
+/// naming the variable (and, for a URL, the schemes that would work).
 #[test]
-fn an_unknown_database_scheme_names_the_known_ones() {
-    let output = shop()
-        .env("DATABASE_URL", "mysql://localhost/shop")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
-    assert!(stderr.contains("sqlite"), "{stderr}");
+fn a_setting_no_plugin_can_use_stops_start_up_naming_the_variable() {
+    let data = tempfile::tempdir().unwrap();
+    for (variable, value, named, besides) in [
+        ("DATABASE_URL", "mysql://localhost/shop", "sqlite", None),
+        ("REDIS_URL", "localhost:6379", "redis", None),
+        ("SEARCH_BACKEND", "elastic", "tantivy", None),
+        (
+            "MAIL_FROM",
+            "not an address",
+            "shop@example.com",
+            Some(("SMTP_URL", "smtp://127.0.0.1:1")),
+        ),
+    ] {
+        let output = shop()
+            .current_dir(data.path())
+            .envs(besides)
+            .env(variable, value)
+            .arg("migrate")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{variable}: {stderr}");
+        assert!(stderr.contains(variable), "{stderr}");
+        assert!(stderr.contains(named), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
 }
 
 #[test]
