@@ -14,7 +14,7 @@ use super::ApiTags;
 use super::cached::{Cached, IfMatch, JsonBytes, to_bytes};
 use super::pagination::{Page, PageLinks};
 use super::problem::{ApiError, Problem};
-use super::security::OptionalBearer;
+use super::security::{BearerAuth, OptionalBearer};
 use super::types::{
     CategoryName, Constrained, Description, PageNumber, PageSize, Price, ProductName,
     ProductOrdering, Sku, Slug, Stock, Text,
@@ -518,10 +518,10 @@ impl CatalogApi {
     )]
     async fn create_category(
         &self,
-        auth: OptionalBearer,
+        auth: BearerAuth,
         body: Json<CategoryCreate>,
     ) -> Result<CreatedCategory, ApiError> {
-        let who = auth.principal(&self.auth)?;
+        let who = Some(auth.principal(&self.auth)?);
         let category = self.catalog.create_category(who, body.0.into()).await?;
         Ok(CreatedCategory::Created(JsonBytes::of(
             &CategoryBody::from(&category),
@@ -570,7 +570,7 @@ impl CatalogApi {
     async fn replace_category(
         &self,
         request: &Request,
-        auth: OptionalBearer,
+        auth: BearerAuth,
         id: Path<i64>,
         /// The entity tag of the category as last read (a staff `GET` gives it): the change is
         /// made only if the category is still that version, else 412. `*` asks only that it
@@ -580,7 +580,7 @@ impl CatalogApi {
         _if_match: Header<Option<String>>,
         body: Json<CategoryCreate>,
     ) -> Result<UpdatedCategory, ApiError> {
-        let who = auth.principal(&self.auth)?;
+        let who = Some(auth.principal(&self.auth)?);
         let input = body.0.into();
         let if_match = IfMatch::from_headers(request.headers())?;
         self.write_category(who, id.0, input, WriteMode::Replace, if_match)
@@ -596,7 +596,7 @@ impl CatalogApi {
     async fn update_category(
         &self,
         request: &Request,
-        auth: OptionalBearer,
+        auth: BearerAuth,
         id: Path<i64>,
         /// As for `PUT`: made only if the category is still the version this tag names.
         // Declared for the spec; read by `IfMatch::from_headers`, over every line.
@@ -604,7 +604,7 @@ impl CatalogApi {
         _if_match: Header<Option<String>>,
         body: Json<CategoryPatch>,
     ) -> Result<UpdatedCategory, ApiError> {
-        let who = auth.principal(&self.auth)?;
+        let who = Some(auth.principal(&self.auth)?);
         let input = body.0.into();
         let if_match = IfMatch::from_headers(request.headers())?;
         self.write_category(who, id.0, input, WriteMode::Patch, if_match)
@@ -620,7 +620,7 @@ impl CatalogApi {
     async fn delete_category(
         &self,
         request: &Request,
-        auth: OptionalBearer,
+        auth: BearerAuth,
         id: Path<i64>,
         /// The entity tag of the category as last read (a staff `GET` gives it): the category
         /// is deleted only if it is still that version, else 412. `*` asks only that it exists.
@@ -629,7 +629,7 @@ impl CatalogApi {
         #[oai(name = "If-Match")]
         _if_match: Header<Option<String>>,
     ) -> Result<Deleted, ApiError> {
-        let who = auth.principal(&self.auth)?;
+        let who = Some(auth.principal(&self.auth)?);
         let if_match = IfMatch::from_headers(request.headers())?;
         let matches = version_named(if_match, category_bytes);
         let condition = matches.as_ref().map(|m| m as &CategoryPrecondition<'_>);
@@ -721,10 +721,10 @@ impl CatalogApi {
     #[oai(path = "/products/", method = "post", operation_id = "create_product")]
     async fn create_product(
         &self,
-        auth: OptionalBearer,
+        auth: BearerAuth,
         body: Json<ProductCreate>,
     ) -> Result<CreatedProduct, ApiError> {
-        let who = auth.principal(&self.auth)?;
+        let who = Some(auth.principal(&self.auth)?);
         let product = self.catalog.create_product(who, body.0.into()).await?;
         Ok(CreatedProduct::Created(self.product_body(&product)?))
     }
@@ -767,7 +767,7 @@ impl CatalogApi {
     async fn replace_product(
         &self,
         request: &Request,
-        auth: OptionalBearer,
+        auth: BearerAuth,
         id: Path<i64>,
         /// The entity tag of the product as last read (a staff `GET` gives it): the change is
         /// made only if the product is still that version, else 412. `*` asks only that it
@@ -777,7 +777,7 @@ impl CatalogApi {
         _if_match: Header<Option<String>>,
         body: Json<ProductCreate>,
     ) -> Result<UpdatedProduct, ApiError> {
-        let who = auth.principal(&self.auth)?;
+        let who = Some(auth.principal(&self.auth)?);
         let input = body.0.into();
         let if_match = IfMatch::from_headers(request.headers())?;
         self.write_product(who, id.0, input, WriteMode::Replace, if_match)
@@ -793,7 +793,7 @@ impl CatalogApi {
     async fn update_product(
         &self,
         request: &Request,
-        auth: OptionalBearer,
+        auth: BearerAuth,
         id: Path<i64>,
         /// As for `PUT`: made only if the product is still the version this tag names.
         // Declared for the spec; read by `IfMatch::from_headers`, over every line.
@@ -801,7 +801,7 @@ impl CatalogApi {
         _if_match: Header<Option<String>>,
         body: Json<ProductPatch>,
     ) -> Result<UpdatedProduct, ApiError> {
-        let who = auth.principal(&self.auth)?;
+        let who = Some(auth.principal(&self.auth)?);
         let input = body.0.into();
         let if_match = IfMatch::from_headers(request.headers())?;
         self.write_product(who, id.0, input, WriteMode::Patch, if_match)
@@ -817,7 +817,7 @@ impl CatalogApi {
     async fn delete_product(
         &self,
         request: &Request,
-        auth: OptionalBearer,
+        auth: BearerAuth,
         id: Path<i64>,
         /// The entity tag of the product as last read (a staff `GET` gives it): the product is
         /// deleted only if it is still that version, else 412. `*` asks only that it exists.
@@ -826,7 +826,7 @@ impl CatalogApi {
         #[oai(name = "If-Match")]
         _if_match: Header<Option<String>>,
     ) -> Result<Deleted, ApiError> {
-        let who = auth.principal(&self.auth)?;
+        let who = Some(auth.principal(&self.auth)?);
         let if_match = IfMatch::from_headers(request.headers())?;
         let body = self.product_bytes();
         let matches = version_named(if_match, &body);
