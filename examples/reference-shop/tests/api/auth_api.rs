@@ -606,3 +606,120 @@ async fn one_address_is_held_to_its_logins_and_registrations_when_so_configured(
     assert_eq!(login(other, "victim").await, StatusCode::UNAUTHORIZED);
     assert_eq!(login(other, "victim").await, StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// Every operation that needs an account refuses a caller without one (401), and so does every
+/// operation taking a token, public reads included, when the token is not valid: a client learns
+/// its token has expired. Staff operations refuse customers (403). None of them changes anything.
+#[tokio::test]
+async fn operations_refuse_callers_without_the_account_they_need() {
+    use reqwest::Method;
+    let app = spawn_app().await;
+    let staff = app.staff_token().await;
+    let customer = app.customer_token("shopper").await;
+    let create = |path: &'static str, body: serde_json::Value| {
+        let app = &app;
+        let staff = &staff;
+        async move {
+            let (status, created) = app.call(Method::POST, path, Some(staff), Some(body)).await;
+            assert_eq!(status, StatusCode::CREATED, "{created}");
+            created["id"].as_i64().unwrap()
+        }
+    };
+    let tea = create("/api/categories/", json!({"name": "Tea"})).await;
+    let product = json!({"name": "Sencha", "price": "12.00", "category": tea, "stock": 5});
+    let sencha = create("/api/products/", product.clone()).await;
+    let category = format!("/api/categories/{tea}/");
+    let one_product = format!("/api/products/{sencha}/");
+
+    let staff_only = [
+        (
+            Method::POST,
+            "/api/categories/".to_owned(),
+            Some(json!({"name": "Coffee"})),
+        ),
+        (Method::PUT, category.clone(), Some(json!({"name": "Teas"}))),
+        (
+            Method::PATCH,
+            category.clone(),
+            Some(json!({"name": "Teas"})),
+        ),
+        (Method::DELETE, category.clone(), None),
+        (
+            Method::POST,
+            "/api/products/".to_owned(),
+            Some(product.clone()),
+        ),
+        (Method::PUT, one_product.clone(), Some(product.clone())),
+        (
+            Method::PATCH,
+            one_product.clone(),
+            Some(json!({"stock": 9})),
+        ),
+        (Method::DELETE, one_product.clone(), None),
+        (
+            Method::PATCH,
+            "/api/orders/1/".to_owned(),
+            Some(json!({"status": "paid"})),
+        ),
+    ];
+    let any_account = [
+        (Method::GET, "/api/auth/me/".to_owned(), None),
+        (Method::GET, "/api/cart/".to_owned(), None),
+        (Method::DELETE, "/api/cart/".to_owned(), None),
+        (
+            Method::POST,
+            "/api/cart/items/".to_owned(),
+            Some(json!({"product": sencha, "quantity": 1})),
+        ),
+        (
+            Method::PATCH,
+            "/api/cart/items/1/".to_owned(),
+            Some(json!({"quantity": 2})),
+        ),
+        (Method::DELETE, "/api/cart/items/1/".to_owned(), None),
+        (Method::POST, "/api/orders/".to_owned(), Some(json!({}))),
+        (Method::GET, "/api/orders/".to_owned(), None),
+        (Method::GET, "/api/orders/1/".to_owned(), None),
+        (Method::POST, "/api/orders/1/cancel/".to_owned(), None),
+    ];
+    // The list of categories is the same for everyone and takes no token.
+    let public_reads = [
+        (Method::GET, category.clone(), None),
+        (Method::GET, "/api/products/".to_owned(), None),
+        (Method::GET, one_product.clone(), None),
+    ];
+
+    for (method, path, body) in staff_only.iter().chain(&any_account) {
+        let (status, problem) = app.call(method.clone(), path, None, body.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}: {problem}"
+        );
+    }
+    for (method, path, body) in staff_only.iter().chain(&any_account).chain(&public_reads) {
+        let invalid = Some("not-a-token");
+        let (status, problem) = app.call(method.clone(), path, invalid, body.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}: {problem}"
+        );
+    }
+    for (method, path, body) in &staff_only {
+        let (status, problem) = app
+            .call(method.clone(), path, Some(&customer), body.clone())
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {problem}");
+    }
+
+    let (_, read) = app.get_with_token(&one_product, &staff).await;
+    assert_eq!(
+        (read["name"].as_str(), read["stock"].as_i64()),
+        (Some("Sencha"), Some(5))
+    );
+    let (_, read) = app.get(&category).await;
+    assert_eq!(read["name"], "Tea");
+    let (_, categories) = app.get("/api/categories/").await;
+    assert_eq!(categories["count"], 1);
+}
