@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use poem::Response;
 use poem::http::StatusCode;
+use poem::{IntoResponse, Response};
+use poem_openapi::error::ParseParamError;
 use poem_openapi::payload::Json;
 use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, Object};
@@ -221,6 +222,11 @@ pub(crate) fn into_problem_response(error: poem::Error) -> Response {
     if error.is_from_response() {
         return error.into_response();
     }
+    if let Some((name, reason)) = parameter_error(&error) {
+        // Told on the parameter, as a rule it breaks would be, so a client finds it under
+        // `errors` whichever check refused it.
+        return ApiError::from(Error::invalid(name, reason)).into_response();
+    }
     let status = error.status();
     let detail = if status.is_server_error() {
         "the server failed; the request id identifies it in the logs".to_owned()
@@ -231,4 +237,17 @@ pub(crate) fn into_problem_response(error: poem::Error) -> Response {
         tracing::error!(%error, "request failed");
     }
     Problem::from_status(status, detail).into_response()
+}
+
+/// The query or header parameter a value of the wrong type was given for, and why.
+///
+/// Not a path segment's: poem-openapi renames those `param0`, `param1`… internally, a name the
+/// client never saw, so such an error stays a plain 400 with the parser's message.
+fn parameter_error(error: &poem::Error) -> Option<(&'static str, String)> {
+    let error = error.downcast_ref::<ParseParamError>()?;
+    let internal = error
+        .name
+        .strip_prefix("param")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    (!internal).then(|| (error.name, error.reason.clone()))
 }

@@ -505,8 +505,19 @@ async fn lists_filter_order_and_paginate_with_drf_envelopes() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {error}");
         assert!(error["errors"][field].is_array(), "{path}: {error}");
     }
-    let (status, _) = app.get("/api/products/?page=two").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // A value of the wrong type is told on its parameter too, before any rule is checked; a
+    // path segment's is a plain 400.
+    for (path, parameter) in [
+        ("/api/products/?page=two", "page"),
+        ("/api/products/?in_stock=maybe", "in_stock"),
+    ] {
+        let (status, error) = app.get(path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {error}");
+        assert!(error["errors"][parameter].is_array(), "{path}: {error}");
+    }
+    let (status, error) = app.get("/api/products/abc/").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["type"], "about:blank", "{error}");
 }
 
 #[tokio::test]
