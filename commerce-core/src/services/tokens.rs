@@ -302,4 +302,35 @@ mod tests {
         let hs512 = b64.encode(r#"{"alg":"HS512","typ":"JWT"}"#);
         assert!(ours.verify_access(&format!("{hs512}.{payload}.x")).is_err());
     }
+
+    /// A token signed with the shop's own secret is still refused under another algorithm (the
+    /// algorithm is pinned, not read from the token), or without the claims every token the
+    /// shop signs carries.
+    #[test]
+    fn refuses_other_algorithms_and_missing_claims_under_our_secret() {
+        use jsonwebtoken::{EncodingKey, Header, encode};
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let ours = signer(secret);
+        let token = ours.sign_access(&user(false), Utc::now()).unwrap();
+        let claims: serde_json::Value = ours.decode(&token).unwrap();
+        let sign = |algorithm: Algorithm, claims: &serde_json::Value| {
+            encode(
+                &Header::new(algorithm),
+                claims,
+                &EncodingKey::from_secret(secret),
+            )
+            .unwrap()
+        };
+        assert!(ours.verify_access(&sign(Algorithm::HS256, &claims)).is_ok());
+        for algorithm in [Algorithm::HS384, Algorithm::HS512] {
+            let other = sign(algorithm, &claims);
+            assert!(ours.verify_access(&other).is_err(), "{algorithm:?}");
+        }
+        for claim in ["iat", "jti", "exp", "iss", "aud", "sub", "typ"] {
+            let mut without = claims.clone();
+            without.as_object_mut().unwrap().remove(claim);
+            let token = sign(Algorithm::HS256, &without);
+            assert!(ours.verify_access(&token).is_err(), "without {claim}");
+        }
+    }
 }
