@@ -650,7 +650,8 @@ impl CatalogApi {
         /// Full-text search over name, description and category name; ranked by relevance
         /// unless `ordering` is given. The last word also matches as a prefix.
         search: Query<Option<String>>,
-        /// `price`, `-price`, `name`, `-name`, `created_at`, `-created_at`, `stock` or `-stock`.
+        /// `price`, `-price`, `name`, `-name`, `created_at`, `-created_at`, `stock` or `-stock`;
+        /// empty for the default (newest first, or relevance with `search`).
         ordering: Query<Option<Constrained<String, ProductOrdering>>>,
         /// A category id; products of its subcategories are included.
         category: Query<Option<i64>>,

@@ -230,9 +230,11 @@ rules! {
     Slug => text(Some(1), Some(120), "^[a-z0-9]+(-[a-z0-9]+)*$"),
     /// A SKU (`domain::catalog::parse_sku`).
     Sku => text(Some(1), Some(64), "^[A-Za-z0-9._-]+$"),
-    /// A price or price bound: a decimal string in the shop's currency, 0 to 10,000,000,000
-    /// (`CatalogService::parse_price`; at most two decimals, the most any currency has).
-    Price => text(Some(1), Some(13), r"^[0-9]{1,10}(\.[0-9]{1,2})?$"),
+    /// A price or price bound: a decimal string in the shop's currency
+    /// (`CatalogService::parse_price`). The pattern is every currency's: up to thirteen digits
+    /// before the point (the highest price in yen) and three after it (dinars); the shop's own
+    /// currency allows fewer decimals and a lower maximum, told as field errors.
+    Price => text(Some(1), Some(17), r"^[0-9]{1,13}(\.[0-9]{1,3})?$"),
     /// A username to register (`domain::user::Username::parse`).
     Username => text(Some(1), Some(150), r"^[\w.@+-]+$"),
     /// An e-mail address to register (`domain::user::Email::parse`).
@@ -248,11 +250,11 @@ rules! {
     Note => text(None, Some(2_000), NO_NUL),
     /// An idempotency key: 1–255 visible ASCII characters (`services::orders`).
     IdempotencyKey => text(Some(1), Some(255), "^[!-~]+$"),
-    /// A product list ordering (`ports::ProductOrdering::ALL`).
+    /// A product list ordering (`ports::ProductOrdering::ALL`), or empty for the default.
     ProductOrdering => MetaSchema {
-        enum_items: crate::ports::ProductOrdering::ALL
-            .iter()
-            .map(|(_, name)| Value::String((*name).to_owned()))
+        enum_items: std::iter::once("")
+            .chain(crate::ports::ProductOrdering::ALL.iter().map(|(_, name)| *name))
+            .map(|name| Value::String(name.to_owned()))
             .collect(),
         ..MetaSchema::ANY
     },

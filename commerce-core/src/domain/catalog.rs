@@ -11,6 +11,9 @@ const SKU_MAX_CHARS: usize = 64;
 pub const STOCK_MAX: i64 = 1_000_000_000;
 /// The highest price accepted, in minor units: ten billion in a two-decimal currency.
 pub const PRICE_MAX_MINOR: i64 = 1_000_000_000_000;
+/// The most digits a price has before its decimal point in any currency: thirteen for the
+/// highest price in one without a minor unit (JPY).
+pub const PRICE_WHOLE_DIGITS_MAX: usize = 13;
 
 /// A category of the catalogue, possibly inside another.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,12 +96,15 @@ pub struct ProductRecord {
 }
 
 /// Checks a product or category name: not blank, not too long; returns it trimmed.
+///
+/// The length counts the text as sent, surrounding white space included: the spec's
+/// `maxLength` can only speak of that, and the API refuses whatever the spec forbids.
 pub fn parse_name(text: &str, max_chars: usize) -> Result<String, String> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err("this field may not be blank".into());
     }
-    if trimmed.chars().count() > max_chars {
+    if text.chars().count() > max_chars {
         return Err(format!(
             "ensure this field has no more than {max_chars} characters"
         ));
@@ -203,6 +209,8 @@ mod tests {
         assert_eq!(parse_product_name("  Tea  "), Ok("Tea".into()));
         assert!(parse_product_name("   ").is_err());
         assert!(parse_product_name(&"x".repeat(201)).is_err());
+        assert!(parse_product_name(&format!("{} ", "x".repeat(200))).is_err());
+        assert!(parse_product_name(&"x".repeat(200)).is_ok());
     }
 
     #[test]

@@ -56,13 +56,15 @@ impl fmt::Display for Username {
 pub struct Email(String);
 
 impl Email {
-    /// Checks the syntax (RFC 5322 addr-spec, as the `email_address` crate reads it).
+    /// Checks the syntax (RFC 5322 addr-spec, as the `email_address` crate reads it). Surrounding
+    /// white space is dropped, but counts towards the length, as the spec's `maxLength` does.
     pub fn parse(text: &str) -> Result<Self, String> {
+        let too_long = text.chars().count() > EMAIL_MAX_CHARS;
         let text = text.trim();
         if text.is_empty() {
             return Err("this field may not be blank".into());
         }
-        if text.chars().count() > EMAIL_MAX_CHARS
+        if too_long
             || !email_address::EmailAddress::is_valid(text)
             // Display names ("Ann <ann@example.com>") are valid RFC 5322 but not an address.
             || text.contains(['<', '>', ' '])

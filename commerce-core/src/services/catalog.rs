@@ -9,8 +9,8 @@ use super::response_cache::ResponseCache;
 use super::search::SearchIndexer;
 use super::tokens::Principal;
 use crate::domain::catalog::{
-    PRICE_MAX_MINOR, generate_sku, parse_category_name, parse_description, parse_product_name,
-    parse_sku, parse_slug, parse_stock, slugify,
+    PRICE_MAX_MINOR, PRICE_WHOLE_DIGITS_MAX, generate_sku, parse_category_name, parse_description,
+    parse_product_name, parse_sku, parse_slug, parse_stock, slugify,
 };
 use crate::domain::{
     Category, CategoryId, CategoryRecord, Currency, Money, Product, ProductId, ProductRecord,
@@ -583,12 +583,21 @@ impl CatalogService {
     }
 
     /// A price from its decimal string: non-negative, the currency's decimals at most.
+    ///
+    /// Nothing the spec's pattern forbids passes, whichever currency: no sign (`-0` included),
+    /// no white space, no more digits before the point than any currency's highest price has.
     pub fn parse_price(&self, text: &str) -> Result<i64, String> {
-        let money =
-            Money::from_decimal_str(text.trim(), self.currency).map_err(|e| e.to_string())?;
-        if money.minor() < 0 {
+        if text.starts_with('-') {
             return Err("ensure this value is greater than or equal to 0".into());
         }
+        let whole_digits = text.split_once('.').map_or(text, |(whole, _)| whole).len();
+        if whole_digits > PRICE_WHOLE_DIGITS_MAX {
+            return Err(format!(
+                "ensure that there are no more than {PRICE_WHOLE_DIGITS_MAX} digits before the \
+                 decimal point"
+            ));
+        }
+        let money = Money::from_decimal_str(text, self.currency).map_err(|e| e.to_string())?;
         if money.minor() > PRICE_MAX_MINOR {
             return Err(format!(
                 "ensure this value is less than or equal to {}",
@@ -637,7 +646,8 @@ impl CatalogService {
             .map(|text| text.split_whitespace().collect::<Vec<_>>().join(" "))
             .filter(|text| !text.is_empty())
             .map(|text| text.chars().take(SEARCH_MAX_CHARS).collect::<String>());
-        let ordering = match params.ordering.as_deref().map(str::trim) {
+        // Empty asks for the default, as the old shop's form-built links did; the spec lists it.
+        let ordering = match params.ordering.as_deref() {
             None | Some("") => None,
             Some(name) => {
                 let ordering = ProductOrdering::from_api_name(name);

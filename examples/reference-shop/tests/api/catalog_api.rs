@@ -280,6 +280,23 @@ async fn products_take_the_old_shops_fields_and_validate_them() {
             json!({"name": "A", "price": "cheap", "category": tea, "stock": 1}),
             "price",
         ),
+        // What the spec's pattern and lengths forbid is refused, however harmless.
+        (
+            json!({"name": "A", "price": "-0", "category": tea, "stock": 1}),
+            "price",
+        ),
+        (
+            json!({"name": "A", "price": " 1.00", "category": tea, "stock": 1}),
+            "price",
+        ),
+        (
+            json!({"name": "A", "price": "00000000000001", "category": tea, "stock": 1}),
+            "price",
+        ),
+        (
+            json!({"name": format!("{} ", "A".repeat(200)), "price": "1.00", "category": tea, "stock": 1}),
+            "name",
+        ),
         (
             json!({"name": "A", "price": "1.00", "category": tea, "stock": -1}),
             "stock",
@@ -500,10 +517,19 @@ async fn lists_filter_order_and_paginate_with_drf_envelopes() {
         ("/api/products/?page_size=101", "page_size"),
         ("/api/products/?category=999", "category"),
         ("/api/products/?min_price=1.001", "min_price"),
+        ("/api/products/?ordering=%20price", "ordering"),
     ] {
         let (status, error) = app.get(path).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {error}");
         assert!(error["errors"][field].is_array(), "{path}: {error}");
+    }
+    // Empty asks for the default order, as the spec's enum says; so does the highest price.
+    for path in [
+        "/api/products/?ordering=",
+        "/api/products/?max_price=10000000000.00",
+    ] {
+        let (status, error) = app.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {error}");
     }
     // A value of the wrong type is told on its parameter too, before any rule is checked; a
     // path segment's is a plain 400.
