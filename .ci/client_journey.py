@@ -14,6 +14,7 @@ from commerce_rs_shop_api_client.api.orders import add_to_cart, get_cart, get_or
 from commerce_rs_shop_api_client.models import (
     AddToCart,
     Cart,
+    ListProductsOrdering,
     LoginRequest,
     Order,
     PageProduct,
@@ -46,7 +47,11 @@ def main(base_url: str) -> None:
     )
     shopper = AuthenticatedClient(base_url=base_url, token=tokens.access)
 
-    found = expect(list_products.sync(client=shopper, search="tea"), PageProduct, "search")
+    found = expect(
+        list_products.sync(client=shopper, search="tea", ordering=ListProductsOrdering.PRICE),
+        PageProduct,
+        "search",
+    )
     if found.count < 1 or not found.results:
         sys.exit(f"search found nothing: {found!r}")
     product = found.results[0]
