@@ -67,7 +67,8 @@ impl HealthApi {
         }))
     }
 
-    /// Readiness: checks the database and every other configured backend.
+    /// Readiness: checks the database, the search index and a shared cache if configured (not
+    /// the mailer: mail goes out through retried background tasks).
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
     async fn ready(&self) -> ReadyResponse {
         let results = futures::future::join_all(self.checks.iter().map(|check| async move {

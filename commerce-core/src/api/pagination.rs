@@ -10,6 +10,7 @@ use serde::Serialize;
 #[oai(rename = "Page")]
 pub struct Page<T: ParseFromJSON + ToJSON + Type + Send + Sync + Serialize> {
     /// How many items match in all.
+    #[oai(validator(minimum(value = "0")))]
     pub count: u64,
     /// The absolute URL of the next page; null on the last.
     #[oai(nullable)]

@@ -9,6 +9,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, Object};
 
+use super::types::{Constrained, Seconds};
 use crate::error::{Error, FieldErrors};
 
 /// The media type of problem details.
@@ -23,6 +24,7 @@ pub struct Problem {
     /// A short summary of the kind of problem.
     pub title: String,
     /// The HTTP status code.
+    #[oai(validator(minimum(value = "100"), maximum(value = "599")))]
     pub status: u16,
     /// What went wrong this time.
     #[oai(skip_serializing_if_is_none)]
@@ -101,7 +103,10 @@ pub enum ApiError {
     /// Too many attempts in a short time (logins to one account, for one); `Retry-After` says
     /// in how many seconds the request may succeed.
     #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    TooManyRequests(
+        Json<Problem>,
+        #[oai(header = "Retry-After")] Constrained<u64, Seconds>,
+    ),
     /// The server failed; the detail is in its logs, under the request id.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
@@ -191,7 +196,7 @@ impl From<Error> for ApiError {
                         StatusCode::TOO_MANY_REQUESTS,
                         format!("too many attempts; try again in {seconds} seconds"),
                     ),
-                    seconds,
+                    Constrained::new(seconds),
                 )
             }
             Error::Forbidden => Self::Forbidden(Self::problem(

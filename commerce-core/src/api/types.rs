@@ -3,9 +3,10 @@
 use std::borrow::Cow;
 use std::marker::PhantomData;
 
+use poem::http::HeaderValue;
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{
-    ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type,
+    ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToHeader, ToJSON, Type,
 };
 use serde_json::Value;
 
@@ -89,6 +90,14 @@ pub struct Constrained<T, R> {
 }
 
 impl<T, R> Constrained<T, R> {
+    /// `value`, for a response whose schema states the rule's constraints.
+    pub fn new(value: T) -> Self {
+        Self {
+            value,
+            rule: PhantomData,
+        }
+    }
+
     /// The value.
     pub fn into_inner(self) -> T {
         self.value
@@ -174,6 +183,12 @@ impl<T: ParseFromParameter, R: Rule> ParseFromParameter for Constrained<T, R> {
 impl<T: ToJSON, R: Rule> ToJSON for Constrained<T, R> {
     fn to_json(&self) -> Option<Value> {
         self.value.to_json()
+    }
+}
+
+impl<T: ToHeader, R: Rule> ToHeader for Constrained<T, R> {
+    fn to_header(&self) -> Option<HeaderValue> {
+        self.value.to_header()
     }
 }
 
@@ -266,6 +281,9 @@ rules! {
     PageNumber => range(Some(1), Some(i64::MAX)),
     /// Items per page.
     PageSize => range(Some(1), Some(i64::from(crate::services::catalog::MAX_PAGE_SIZE))),
+    /// A number of seconds: unsigned, which a format alone does not say to every client
+    /// generator.
+    Seconds => range(Some(0), None),
 }
 
 /// Request text that satisfies [`StrictString`] and whose constraints `R` the spec states.

@@ -45,3 +45,36 @@ fn every_operation_documents_its_errors_as_problem_details() {
     }
     assert!(operations >= 20, "{operations} operations");
 }
+
+/// An unsigned integer anywhere in the spec, request or response, says `minimum`: `format:
+/// uint64` alone is lost on client generators that do not know the format.
+#[test]
+fn every_unsigned_integer_states_its_minimum() {
+    fn visit(value: &serde_json::Value, at: &str, unstated: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(object) => {
+                let unsigned = object
+                    .get("format")
+                    .and_then(|format| format.as_str())
+                    .is_some_and(|format| format.starts_with("uint"));
+                if unsigned && !object.contains_key("minimum") {
+                    unstated.push(at.to_owned());
+                }
+                for (key, value) in object {
+                    visit(value, &format!("{at}/{key}"), unstated);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (index, value) in items.iter().enumerate() {
+                    visit(value, &format!("{at}/{index}"), unstated);
+                }
+            }
+            _ => {}
+        }
+    }
+    let spec: serde_json::Value =
+        serde_json::from_str(&commerce_core::api::spec_json::<()>()).unwrap();
+    let mut unstated = Vec::new();
+    visit(&spec, "", &mut unstated);
+    assert!(unstated.is_empty(), "no minimum: {unstated:#?}");
+}
