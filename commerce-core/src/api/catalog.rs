@@ -135,7 +135,9 @@ pub struct ProductBody {
     pub sku: String,
     /// Free text.
     pub description: String,
-    /// Its price as a decimal string in the shop's currency, e.g. "1500.00".
+    /// Its price as a decimal string in the shop's currency, e.g. "1500.00": exactly the
+    /// currency's decimals (none, two or three), never a sign.
+    #[oai(validator(pattern = r"^[0-9]+(\.[0-9]{2,3})?$"))]
     pub price: String,
     /// The id of its category.
     pub category: i64,

@@ -27,10 +27,12 @@ pub struct CartItemBody {
     /// The product's current name (empty if it was deleted).
     pub product_name: String,
     /// The product's current price, e.g. "12.50".
+    #[oai(validator(pattern = r"^[0-9]+(\.[0-9]{2,3})?$"))]
     pub unit_price: String,
     /// How many.
     pub quantity: i64,
     /// Unit price times quantity.
+    #[oai(validator(pattern = r"^[0-9]+(\.[0-9]{2,3})?$"))]
     pub line_total: String,
     /// False when the product was deleted or is no longer for sale: remove the line to check
     /// out.
@@ -48,6 +50,7 @@ pub struct CartBody {
     /// Units in the cart.
     pub item_count: i64,
     /// Sum of the available lines.
+    #[oai(validator(pattern = r"^[0-9]+(\.[0-9]{2,3})?$"))]
     pub subtotal: String,
     /// ISO 4217 code of the amounts.
     pub currency: String,
@@ -143,10 +146,12 @@ pub struct OrderItemBody {
     /// Its name when ordered.
     pub product_name: String,
     /// Its price when ordered.
+    #[oai(validator(pattern = r"^[0-9]+(\.[0-9]{2,3})?$"))]
     pub unit_price: String,
     /// How many.
     pub quantity: i64,
     /// Unit price times quantity.
+    #[oai(validator(pattern = r"^[0-9]+(\.[0-9]{2,3})?$"))]
     pub line_total: String,
 }
 
@@ -163,8 +168,10 @@ pub struct OrderBody {
     /// What was bought.
     pub items: Vec<OrderItemBody>,
     /// Sum of the lines.
+    #[oai(validator(pattern = r"^[0-9]+(\.[0-9]{2,3})?$"))]
     pub subtotal: String,
     /// What the customer pays.
+    #[oai(validator(pattern = r"^[0-9]+(\.[0-9]{2,3})?$"))]
     pub total: String,
     /// ISO 4217 code of the amounts.
     pub currency: String,

@@ -78,3 +78,28 @@ fn every_unsigned_integer_states_its_minimum() {
     visit(&spec, "", &mut unstated);
     assert!(unstated.is_empty(), "no minimum: {unstated:#?}");
 }
+
+/// Every amount of money the API answers is a decimal string with a pattern, as requests' are.
+#[test]
+fn every_amount_of_money_has_a_pattern() {
+    let spec: serde_json::Value =
+        serde_json::from_str(&commerce_core::api::spec_json::<()>()).unwrap();
+    let mut amounts = 0;
+    for (name, schema) in spec["components"]["schemas"].as_object().unwrap() {
+        let Some(properties) = schema["properties"].as_object() else {
+            continue;
+        };
+        for (field, property) in properties {
+            if ["price", "unit_price", "line_total", "subtotal", "total"].contains(&field.as_str())
+            {
+                amounts += 1;
+                assert_eq!(property["type"], "string", "{name}.{field}");
+                assert!(
+                    property["pattern"].is_string(),
+                    "{name}.{field} has no pattern"
+                );
+            }
+        }
+    }
+    assert!(amounts >= 8, "{amounts} amounts");
+}
