@@ -19,6 +19,8 @@ pub struct OutgoingMail {
 #[async_trait]
 pub trait Mailer: Send + Sync + 'static {
     /// Hands the mail to the transport. An [`Error::Unavailable`](crate::Error::Unavailable)
-    /// makes the task retry later.
+    /// makes the task retry later; a recipient that is no address is
+    /// [`Error::Backend`](crate::Error::Backend), a failure no retry will fix. The conformance
+    /// suite is `commerce_core::mailer_conformance!`.
     async fn send(&self, mail: &OutgoingMail) -> Result<()>;
 }

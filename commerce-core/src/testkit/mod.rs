@@ -28,6 +28,7 @@
 pub mod accounts;
 pub mod cache;
 pub mod catalog;
+pub mod mail;
 pub mod orders;
 pub mod queue;
 pub mod rate_limit;
@@ -120,6 +121,23 @@ macro_rules! cache_conformance {
                 stores_and_deletes_values,
                 entries_expire_after_their_ttl,
                 set_overwrites,
+            ]
+        );
+    };
+}
+
+/// Runs every mailer test against mailers made by `$fresh`, an async function returning an
+/// `Arc` of a type implementing `Mailer`; or, as `optional $fresh`, an `Option` of such an
+/// `Arc` and a guard (a mail server the mailer sends to, say; see the module docs).
+#[macro_export]
+macro_rules! mailer_conformance {
+    ($($fresh:ident)+) => {
+        $crate::__conformance_tests!(
+            $($fresh)+,
+            mail,
+            [
+                mail_to_an_address_is_accepted,
+                a_recipient_that_is_no_address_is_refused,
             ]
         );
     };

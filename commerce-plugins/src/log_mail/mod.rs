@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use commerce_core::config::Config;
+use commerce_core::domain::Email;
 use commerce_core::plugin::{PluginFactory, Role};
 use commerce_core::ports::{Mailer, OutgoingMail};
-use commerce_core::{Plugin, Result, ShopBuilder};
+use commerce_core::{Error, Plugin, Result, ShopBuilder};
 
 /// Logs outgoing mail at `info` level.
 #[derive(Debug, Default, Clone, Copy)]
@@ -16,6 +17,11 @@ pub struct LogMailer;
 #[async_trait]
 impl Mailer for LogMailer {
     async fn send(&self, mail: &OutgoingMail) -> Result<()> {
+        // Refused as a real transport refuses it, so that development buries such a task as
+        // production does.
+        Email::parse(&mail.to).map_err(|reason| {
+            Error::backend("log-mail", format!("recipient {:?}: {reason}", mail.to))
+        })?;
         tracing::info!(to = %mail.to, subject = %mail.subject, body = %mail.text_body, "mail (not sent: no SMTP_URL)");
         Ok(())
     }

@@ -6,6 +6,7 @@
 
 mod assembly;
 mod jobs;
+mod mail_conformance;
 mod moka_conformance;
 mod postgres_conformance;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
