@@ -42,6 +42,14 @@ pub enum Error {
     /// The request conflicts with the current state of the resource.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The resource cannot be removed while others still depend on it.
+    #[error("in use: {field}: {message}")]
+    InUse {
+        /// What still holds it, as the API names it (`products`, `subcategories`).
+        field: &'static str,
+        /// A message for the client, saying what to do first.
+        message: String,
+    },
     /// A change was made on condition that the thing named was as the client last saw it
     /// (`If-Match`), and it is not: someone else changed it since.
     #[error("{0} changed since it was read")]
@@ -143,6 +151,10 @@ impl Error {
                 message: message.clone(),
             },
             Self::Conflict(detail) => Self::Conflict(detail.clone()),
+            Self::InUse { field, message } => Self::InUse {
+                field,
+                message: message.clone(),
+            },
             Self::PreconditionFailed(what) => Self::PreconditionFailed(what),
             Self::StockShortage(problems) => Self::StockShortage(problems.clone()),
             Self::Unprocessable(detail) => Self::Unprocessable(detail.clone()),

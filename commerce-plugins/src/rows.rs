@@ -54,14 +54,21 @@ impl CategoryToDelete {
         check(&self.category.into())?;
         let (products, subcategories) = (self.products, self.subcategories);
         if products > 0 {
-            return Err(Error::Conflict(format!(
-                "the category still has {products} products; move or delete them first"
-            )));
+            return Err(Error::InUse {
+                field: "products",
+                message: format!(
+                    "the category still has {products} products; move or delete them first"
+                ),
+            });
         }
         if subcategories > 0 {
-            return Err(Error::Conflict(format!(
-                "the category still has {subcategories} subcategories; move or delete them first"
-            )));
+            return Err(Error::InUse {
+                field: "subcategories",
+                message: format!(
+                    "the category still has {subcategories} subcategories; move or delete them \
+                     first"
+                ),
+            });
         }
         Ok(())
     }

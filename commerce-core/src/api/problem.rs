@@ -151,6 +151,18 @@ impl From<Error> for ApiError {
                 format!("{what} not found"),
             )),
             Error::Conflict(detail) => Self::Conflict(Self::problem(StatusCode::CONFLICT, detail)),
+            Error::InUse { field, message } => {
+                let mut holders = FieldErrors::default();
+                holders.add(field, message.clone());
+                Self::Conflict(Json(Problem {
+                    kind: "urn:commerce-rs:problem:in-use".into(),
+                    title: "Still in use".into(),
+                    status: 409,
+                    detail: Some(message),
+                    errors: Some(holders.as_map().clone()),
+                    shortages: None,
+                }))
+            }
             Error::StockShortage(problems) => {
                 use crate::ports::CheckoutProblemKind as Kind;
                 let mut problem = Problem::from_status(

@@ -202,7 +202,8 @@ pub trait CatalogStore: Send + Sync + 'static {
     /// Deletes a category once `check` has accepted it as committed, with other category
     /// writes held off until the delete commits. `NotFound` if there is none; an error from
     /// `check` is returned next, and nothing is deleted; then
-    /// [`Error::Conflict`](crate::Error::Conflict) while products or subcategories are in it.
+    /// [`Error::InUse`](crate::Error::InUse) naming `products` or `subcategories` while any
+    /// are in it.
     async fn delete_category(&self, id: CategoryId, check: &CategoryCheck<'_>) -> Result<()>;
 
     /// The category with this id.

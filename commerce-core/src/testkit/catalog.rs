@@ -165,11 +165,17 @@ pub async fn categories_in_use_cannot_be_deleted<S: CatalogStore>(store: Arc<S>)
         .unwrap();
     assert!(matches!(
         store.delete_category(green.id, &any_category).await,
-        Err(Error::Conflict(_))
+        Err(Error::InUse {
+            field: "products",
+            ..
+        })
     ));
     assert!(matches!(
         store.delete_category(tea.id, &any_category).await,
-        Err(Error::Conflict(_))
+        Err(Error::InUse {
+            field: "subcategories",
+            ..
+        })
     ));
     store.delete_product(sencha.id, None).await.unwrap();
     store

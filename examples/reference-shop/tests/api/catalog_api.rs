@@ -228,6 +228,7 @@ async fn staff_manage_categories_and_others_may_only_read() {
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{error}");
+    assert!(error["errors"]["products"].is_array(), "{error}");
     let (status, _) = app
         .call(
             Method::DELETE,
