@@ -93,6 +93,9 @@ pub enum Error {
     },
 }
 
+/// Why a request that needs an account was refused when it named none: the old shop's words.
+pub(crate) const NO_CREDENTIALS: &str = "authentication credentials were not provided";
+
 impl Error {
     /// The answer to a page past the last of `total` items shown `page_size` a page.
     pub fn page_out_of_range(total: u64, page_size: u64) -> Self {

@@ -4,13 +4,13 @@ use std::collections::BTreeMap;
 
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
-use poem_openapi::error::ParseParamError;
+use poem_openapi::error::{AuthorizationError, ParseParamError};
 use poem_openapi::payload::Json;
 use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, Object};
 
 use super::types::{Constrained, Seconds};
-use crate::error::{Error, FieldErrors};
+use crate::error::{Error, FieldErrors, NO_CREDENTIALS};
 
 /// The media type of problem details.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -29,7 +29,9 @@ pub struct Problem {
     /// What went wrong this time.
     #[oai(skip_serializing_if_is_none)]
     pub detail: Option<String>,
-    /// Messages per request field, for validation errors: `{"username": ["…"]}`.
+    /// Messages per field: for a validation error the request fields at fault
+    /// (`{"username": ["…"]}`), for a page past the last `page`, for a resource still in use
+    /// what holds it (`products`).
     #[oai(skip_serializing_if_is_none)]
     pub errors: Option<BTreeMap<String, Vec<String>>>,
     /// For a refused checkout: each product that cannot be bought and how many are available.
@@ -239,6 +241,11 @@ pub(crate) fn into_problem_response(error: poem::Error) -> Response {
     if error.is_from_response() {
         return error.into_response();
     }
+    if error.downcast_ref::<AuthorizationError>().is_some() {
+        // No bearer token where one is required: told in the words the old shop used, as
+        // operations that check the caller themselves tell it.
+        return ApiError::from(Error::Unauthenticated(NO_CREDENTIALS)).into_response();
+    }
     if let Some((name, reason)) = parameter_error(&error) {
         // Told on the parameter, as a rule it breaks would be, so a client finds it under
         // `errors` whichever check refused it.
@@ -258,13 +265,10 @@ pub(crate) fn into_problem_response(error: poem::Error) -> Response {
 
 /// The query or header parameter a value of the wrong type was given for, and why.
 ///
-/// Not a path segment's: poem-openapi renames those `param0`, `param1`… internally, a name the
-/// client never saw, so such an error stays a plain 400 with the parser's message.
+/// A path segment's error is another type (`ParsePathError`) naming the segment as poem-openapi
+/// renamed it internally (`param0`), a name the client never saw: it stays a plain 400 with the
+/// parser's message.
 fn parameter_error(error: &poem::Error) -> Option<(&'static str, String)> {
     let error = error.downcast_ref::<ParseParamError>()?;
-    let internal = error
-        .name
-        .strip_prefix("param")
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-    (!internal).then(|| (error.name, error.reason.clone()))
+    Some((error.name, error.reason.clone()))
 }

@@ -195,8 +195,13 @@ impl<T: ToHeader, R: Rule> ToHeader for Constrained<T, R> {
 /// Text without U+0000, which [`StrictString`] refuses.
 const NO_NUL: &str = r"^[^\u0000]*$";
 /// Text with at least one character that is neither white space nor U+0000: names are trimmed
-/// and may not be blank.
-const NOT_BLANK: &str = r"^[^\u0000]*[^\s\u0000][^\u0000]*$";
+/// and may not be blank. White space is spelled out as Unicode's White_Space, which Rust's
+/// `trim` removes: `\s` differs between regular expression dialects (U+0085, U+FEFF).
+const NOT_BLANK: &str = concat!(
+    r"^[^\u0000]*",
+    r"[^\u0000\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+    r"[^\u0000]*$"
+);
 
 fn text(min_length: Option<usize>, max_length: Option<usize>, pattern: &str) -> MetaSchema {
     MetaSchema {

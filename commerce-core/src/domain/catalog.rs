@@ -1,6 +1,6 @@
 //! Categories and products, and the rules for their fields.
 
-use super::{CategoryId, ProductId, Timestamp};
+use super::{CategoryId, Currency, Money, ProductId, Timestamp};
 
 const NAME_MAX_CHARS: usize = 200;
 const CATEGORY_NAME_MAX_CHARS: usize = 100;
@@ -122,6 +122,33 @@ pub fn parse_category_name(text: &str) -> Result<String, String> {
     parse_name(text, CATEGORY_NAME_MAX_CHARS)
 }
 
+/// A price in minor units of `currency` from its decimal string: non-negative, the currency's
+/// decimals at most, [`PRICE_MAX_MINOR`] at most.
+///
+/// Nothing the spec's pattern forbids passes, whichever currency: no sign (`-0` included), no
+/// white space, no more digits before the point than any currency's highest price has.
+pub fn parse_price(text: &str, currency: Currency) -> Result<i64, String> {
+    if text.starts_with('-') {
+        return Err("ensure this value is greater than or equal to 0".into());
+    }
+    let whole = text.split_once('.').map_or(text, |(whole, _)| whole);
+    // Anything but digits is left for the parser to call no decimal.
+    if whole.len() > PRICE_WHOLE_DIGITS_MAX && whole.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "ensure that there are no more than {PRICE_WHOLE_DIGITS_MAX} digits before the \
+             decimal point"
+        ));
+    }
+    let money = Money::from_decimal_str(text, currency).map_err(|e| e.to_string())?;
+    if money.minor() > PRICE_MAX_MINOR {
+        return Err(format!(
+            "ensure this value is less than or equal to {}",
+            Money::from_minor(PRICE_MAX_MINOR, currency)
+        ));
+    }
+    Ok(money.minor())
+}
+
 /// Checks a description: any text up to a generous length.
 pub fn parse_description(text: &str) -> Result<String, String> {
     if text.chars().count() > DESCRIPTION_MAX_CHARS {
@@ -211,6 +238,36 @@ mod tests {
         assert!(parse_product_name(&"x".repeat(201)).is_err());
         assert!(parse_product_name(&format!("{} ", "x".repeat(200))).is_err());
         assert!(parse_product_name(&"x".repeat(200)).is_ok());
+    }
+
+    #[test]
+    fn prices_are_what_the_spec_pattern_allows_and_the_currency_takes() {
+        let usd = Currency::USD;
+        let jpy = Currency::from_code("JPY").unwrap();
+        let kwd = Currency::from_code("KWD").unwrap();
+        assert_eq!(parse_price("1500.5", usd), Ok(150_050));
+        assert_eq!(parse_price("10000000000.00", usd), Ok(PRICE_MAX_MINOR));
+        assert_eq!(parse_price("1000000000000", jpy), Ok(PRICE_MAX_MINOR));
+        assert_eq!(parse_price("0000000000001", jpy), Ok(1));
+        assert_eq!(parse_price("1.234", kwd), Ok(1234));
+        let refused = |text: &str, currency| parse_price(text, currency).unwrap_err();
+        assert!(refused("-0", usd).contains("greater than or equal to 0"));
+        assert!(refused("00000000000001", jpy).contains("13 digits"));
+        assert!(refused("10000000000.01", usd).contains("less than or equal to"));
+        assert!(refused("1.234", usd).contains("decimal places"));
+        assert!(refused("1.5", jpy).contains("decimal places"));
+        // Not digits at all, however long: no decimal, not too many digits.
+        for text in [
+            "+12345678901234",
+            "1,000,000,000,000",
+            " 1.00",
+            "1.",
+            ".5",
+            "",
+            "1e3",
+        ] {
+            assert!(refused(text, usd).contains("decimal number"), "{text:?}");
+        }
     }
 
     #[test]

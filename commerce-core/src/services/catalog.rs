@@ -9,13 +9,13 @@ use super::response_cache::ResponseCache;
 use super::search::SearchIndexer;
 use super::tokens::Principal;
 use crate::domain::catalog::{
-    PRICE_MAX_MINOR, PRICE_WHOLE_DIGITS_MAX, generate_sku, parse_category_name, parse_description,
-    parse_product_name, parse_sku, parse_slug, parse_stock, slugify,
+    generate_sku, parse_category_name, parse_description, parse_price, parse_product_name,
+    parse_sku, parse_slug, parse_stock, slugify,
 };
 use crate::domain::{
     Category, CategoryId, CategoryRecord, Currency, Money, Product, ProductId, ProductRecord,
 };
-use crate::error::{Error, FieldErrors, Result};
+use crate::error::{Error, FieldErrors, NO_CREDENTIALS, Result};
 use crate::ports::{
     CatalogStore, ProductFilter, ProductListQuery, ProductOrdering, ProductState, SearchQuery,
     StockWrite,
@@ -582,29 +582,9 @@ impl CatalogService {
         }
     }
 
-    /// A price from its decimal string: non-negative, the currency's decimals at most.
-    ///
-    /// Nothing the spec's pattern forbids passes, whichever currency: no sign (`-0` included),
-    /// no white space, no more digits before the point than any currency's highest price has.
+    /// A price in the shop's currency from its decimal string ([`parse_price`]).
     pub fn parse_price(&self, text: &str) -> Result<i64, String> {
-        if text.starts_with('-') {
-            return Err("ensure this value is greater than or equal to 0".into());
-        }
-        let whole_digits = text.split_once('.').map_or(text, |(whole, _)| whole).len();
-        if whole_digits > PRICE_WHOLE_DIGITS_MAX {
-            return Err(format!(
-                "ensure that there are no more than {PRICE_WHOLE_DIGITS_MAX} digits before the \
-                 decimal point"
-            ));
-        }
-        let money = Money::from_decimal_str(text, self.currency).map_err(|e| e.to_string())?;
-        if money.minor() > PRICE_MAX_MINOR {
-            return Err(format!(
-                "ensure this value is less than or equal to {}",
-                Money::from_minor(PRICE_MAX_MINOR, self.currency)
-            ));
-        }
-        Ok(money.minor())
+        parse_price(text, self.currency)
     }
 
     /// Brings this instance's search index up to the write, then invalidates cached
@@ -797,9 +777,7 @@ fn is_staff(who: Option<Principal>) -> bool {
 
 fn require_staff(who: Option<Principal>) -> Result<()> {
     match who {
-        None => Err(Error::Unauthenticated(
-            "authentication credentials were not provided",
-        )),
+        None => Err(Error::Unauthenticated(NO_CREDENTIALS)),
         Some(p) if p.is_staff => Ok(()),
         Some(_) => Err(Error::Forbidden),
     }

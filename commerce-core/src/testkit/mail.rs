@@ -13,7 +13,8 @@ fn confirmation(to: &str) -> OutgoingMail {
     }
 }
 
-/// A mail to an address is handed over, text beyond ASCII and long lines included.
+/// A mail to an address is accepted, text beyond ASCII and long lines included. What arrives
+/// where is each transport's own to test (the SMTP mailer's tests read its server's inbox).
 pub async fn mail_to_an_address_is_accepted<M: Mailer>(mailer: Arc<M>) {
     mailer.send(&confirmation("ann@example.com")).await.unwrap();
     let accented = OutgoingMail {

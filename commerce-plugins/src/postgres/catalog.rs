@@ -56,6 +56,10 @@ fn violated(error: &sqlx::Error, constraint: &str) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.constraint() == Some(constraint))
 }
 
+/// The foreign key from a subcategory to its parent, named in the migration; the other one
+/// into `categories` is a product's.
+const SUBCATEGORY_PARENT_CONSTRAINT: &str = "categories_parent_fk";
+
 /// Which unique value of a category is taken. PostgreSQL checks the name before the slug
 /// (the order the migration declares them), so a name clash is reported when both are.
 fn category_conflict(error: &sqlx::Error) -> Error {
@@ -254,11 +258,17 @@ impl CatalogStore for PostgresDatabase {
             .await;
         match deleted {
             Ok(_) => {}
-            // Only if a row arrived in a way the lock does not cover; still a conflict.
+            // Only if a row arrived in a way the lock does not cover; still in use.
             Err(error) if is_foreign_key_violation(&error) => {
-                return Err(Error::Conflict(
-                    "the category is still in use; move or delete what it holds first".into(),
-                ));
+                let field = if violated(&error, SUBCATEGORY_PARENT_CONSTRAINT) {
+                    "subcategories"
+                } else {
+                    "products"
+                };
+                return Err(Error::InUse {
+                    field,
+                    message: format!("the category still has {field}; move or delete them first"),
+                });
             }
             Err(error) => return Err(db_error(error)),
         }

@@ -696,6 +696,9 @@ async fn operations_refuse_callers_without_the_account_they_need() {
             StatusCode::UNAUTHORIZED,
             "{method} {path}: {problem}"
         );
+        let detail = problem["detail"].as_str();
+        let expected = Some("authentication credentials were not provided");
+        assert_eq!(detail, expected, "{method} {path}");
     }
     for (method, path, body) in staff_only.iter().chain(&any_account).chain(&public_reads) {
         let invalid = Some("not-a-token");
