@@ -388,11 +388,11 @@ pub async fn placing_an_order_is_one_transaction<S: ShopStore>(store: Arc<S>) {
     );
 }
 
-/// A product update that keeps the stock leaves what orders took since it read the product
-/// taken; one that sets it sets it.
-pub async fn product_updates_keep_the_stock_orders_took<S: ShopStore>(store: Arc<S>) {
-    let ann = user(&*store, "ann").await;
-    let tea = product(&*store, "Tea", 250, 10).await;
+/// Tea, 10 in stock, as read before an order took 3 of it: what a change built on a read
+/// that is no longer current starts from. Returns the product as created, and as read.
+async fn tea_read_before_an_order<S: ShopStore + ?Sized>(store: &S) -> (Product, Product) {
+    let ann = user(store, "ann").await;
+    let tea = product(store, "Tea", 250, 10).await;
     let read = store.product_to_update(tea.id).await.unwrap().unwrap();
     let PlaceOrderOutcome::Placed(_) = store
         .place_order(order_of(ann, &tea, 3, None))
@@ -401,6 +401,13 @@ pub async fn product_updates_keep_the_stock_orders_took<S: ShopStore>(store: Arc
     else {
         panic!("not placed")
     };
+    (tea, read)
+}
+
+/// A product update that keeps the stock leaves what orders took since it read the product
+/// taken; one that sets it sets it.
+pub async fn product_updates_keep_the_stock_orders_took<S: ShopStore>(store: Arc<S>) {
+    let (tea, read) = tea_read_before_an_order(&*store).await;
     let repriced = ProductRecord {
         price_minor: 300,
         ..record_of(&read)
@@ -429,8 +436,7 @@ pub async fn product_updates_keep_the_stock_orders_took<S: ShopStore>(store: Arc
 pub async fn conditional_product_updates_fail_once_the_product_changed<S: ShopStore>(
     store: Arc<S>,
 ) {
-    let ann = user(&*store, "ann").await;
-    let tea = product(&*store, "Tea", 250, 10).await;
+    let (tea, read) = tea_read_before_an_order(&*store).await;
     let reprice = |id: ProductId, price_minor: i64, stock: StockWrite, read: &Product| {
         let record = ProductRecord {
             price_minor,
@@ -439,14 +445,6 @@ pub async fn conditional_product_updates_fail_once_the_product_changed<S: ShopSt
         let expected = Some(ProductState::of(read));
         let store = Arc::clone(&store);
         async move { store.update_product(id, record, stock, expected).await }
-    };
-    let read = store.product_to_update(tea.id).await.unwrap().unwrap();
-    let PlaceOrderOutcome::Placed(_) = store
-        .place_order(order_of(ann, &tea, 3, None))
-        .await
-        .unwrap()
-    else {
-        panic!("not placed")
     };
     let after_order = reprice(tea.id, 300, StockWrite::Set, &read).await;
     assert!(
@@ -479,16 +477,7 @@ pub async fn conditional_product_updates_fail_once_the_product_changed<S: ShopSt
 pub async fn conditional_product_deletes_fail_once_the_product_changed<S: ShopStore>(
     store: Arc<S>,
 ) {
-    let ann = user(&*store, "ann").await;
-    let tea = product(&*store, "Tea", 250, 10).await;
-    let read = store.product_to_update(tea.id).await.unwrap().unwrap();
-    let PlaceOrderOutcome::Placed(_) = store
-        .place_order(order_of(ann, &tea, 3, None))
-        .await
-        .unwrap()
-    else {
-        panic!("not placed")
-    };
+    let (tea, read) = tea_read_before_an_order(&*store).await;
     let after_order = store
         .delete_product(tea.id, Some(ProductState::of(&read)))
         .await;

@@ -268,56 +268,26 @@ async fn products_take_the_old_shops_fields_and_validate_them() {
     let (status, _) = app.get(&format!("/api/products/{id}")).await;
     assert_eq!(status, StatusCode::OK);
 
+    // A valid product with one field replaced: each must be refused on that field.
+    let with = |field: &'static str, value: Value| {
+        let mut body = json!({"name": "A", "price": "1.00", "category": tea, "stock": 1});
+        body[field] = value;
+        (body, field)
+    };
     let bad = [
-        (
-            json!({"name": "A", "price": "1.005", "category": tea, "stock": 1}),
-            "price",
-        ),
-        (
-            json!({"name": "A", "price": "-1.00", "category": tea, "stock": 1}),
-            "price",
-        ),
-        (
-            json!({"name": "A", "price": "cheap", "category": tea, "stock": 1}),
-            "price",
-        ),
+        with("price", json!("1.005")),
+        with("price", json!("-1.00")),
+        with("price", json!("cheap")),
         // What the spec's pattern and lengths forbid is refused, however harmless.
-        (
-            json!({"name": "A", "price": "-0", "category": tea, "stock": 1}),
-            "price",
-        ),
-        (
-            json!({"name": "A", "price": " 1.00", "category": tea, "stock": 1}),
-            "price",
-        ),
-        (
-            json!({"name": "A", "price": "00000000000001", "category": tea, "stock": 1}),
-            "price",
-        ),
-        (
-            json!({"name": format!("{} ", "A".repeat(200)), "price": "1.00", "category": tea, "stock": 1}),
-            "name",
-        ),
-        (
-            json!({"name": "A", "price": "1.00", "category": tea, "stock": -1}),
-            "stock",
-        ),
-        (
-            json!({"name": "A", "price": "1.00", "category": 999, "stock": 1}),
-            "category",
-        ),
-        (
-            json!({"name": " ", "price": "1.00", "category": tea, "stock": 1}),
-            "name",
-        ),
-        (
-            json!({"name": "A", "price": "1.00", "category": tea, "stock": 1, "sku": created["sku"]}),
-            "sku",
-        ),
-        (
-            json!({"name": "A", "price": "1.00", "category": tea, "stock": 1, "slug": "Not A Slug"}),
-            "slug",
-        ),
+        with("price", json!("-0")),
+        with("price", json!(" 1.00")),
+        with("price", json!("00000000000001")),
+        with("name", json!(format!("{} ", "A".repeat(200)))),
+        with("stock", json!(-1)),
+        with("category", json!(999)),
+        with("name", json!(" ")),
+        with("sku", created["sku"].clone()),
+        with("slug", json!("Not A Slug")),
     ];
     for (body, field) in bad {
         let (status, error) = app
