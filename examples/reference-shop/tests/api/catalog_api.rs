@@ -420,6 +420,18 @@ async fn lists_filter_order_and_paginate_with_drf_envelopes() {
         ["Assam", "Secret blend", "Mocha", "Sencha"]
     );
     assert_eq!(staff_by_stock["count"], 4);
+    // Nor is an inactive product found, or read, by anyone but staff.
+    let hidden_path = format!("/api/products/{}/", hidden["id"]);
+    let (status, _) = app.get(&hidden_path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app.get_with_token(&hidden_path, &staff).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, found) = app.get("/api/products/?search=secret").await;
+    assert_eq!(found["count"], 0, "{found}");
+    let (_, found) = app
+        .get_with_token("/api/products/?search=secret", &staff)
+        .await;
+    assert_eq!(names(&found), ["Secret blend"]);
 
     let cases = [
         (
@@ -582,7 +594,12 @@ async fn search_ranks_filters_and_reflects_writes_at_once() {
 #[tokio::test]
 async fn reads_carry_etags_and_answer_304_when_unchanged() {
     let app = spawn_app().await;
-    let Sencha { staff, id, url, .. } = sencha(&app, "12.00").await;
+    let Sencha {
+        staff,
+        tea,
+        id,
+        url,
+    } = sencha(&app, "12.00").await;
 
     let first = app.client.get(&url).send().await.unwrap();
     assert_eq!(first.status(), StatusCode::OK);
@@ -630,6 +647,33 @@ async fn reads_carry_etags_and_answer_304_when_unchanged() {
         .await
         .unwrap();
     assert_eq!(list_again.status(), StatusCode::NOT_MODIFIED);
+
+    // Categories, one and all, alike; a change to one gives both a new tag.
+    let category_url = app.url(&format!("/api/categories/{tea}/"));
+    let categories_url = app.url("/api/categories/");
+    let mut tags = Vec::new();
+    for url in [&category_url, &categories_url] {
+        let first = app.client.get(url).send().await.unwrap();
+        let tag = first.headers()["etag"].to_str().unwrap().to_owned();
+        let again = app.client.get(url).header("if-none-match", &tag);
+        let again = again.send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{url}");
+        tags.push(tag);
+    }
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/categories/{tea}/"),
+            Some(&staff),
+            Some(json!({"description": "Leaves"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for (url, tag) in [&category_url, &categories_url].into_iter().zip(&tags) {
+        let changed = app.client.get(url).header("if-none-match", tag);
+        let changed = changed.send().await.unwrap();
+        assert_eq!(changed.status(), StatusCode::OK, "{url}");
+    }
 }
 
 /// Two staff members edit one product from the page each read: with `If-Match`, the second

@@ -564,6 +564,27 @@ async fn order_lists_paginate_newest_first() {
         StatusCode::NOT_FOUND,
         "as the old shop's pagination answered"
     );
+
+    // Staff see everyone's orders, and one customer's with `user`; a customer may not filter.
+    let bob = app.customer_token("bob").await;
+    add(&app, &bob, tea, 1).await;
+    let (_, bobs) = place(&app, &bob, None, None).await;
+    let count = |query: String| {
+        let (app, staff) = (&app, &staff);
+        async move {
+            let (status, page) = app.get_with_token(&query, staff).await;
+            assert_eq!(status, StatusCode::OK, "{query}: {page}");
+            page["count"].clone()
+        }
+    };
+    let (ann_id, bob_id) = (&page["results"][0]["user"], &bobs["user"]);
+    assert_eq!(count("/api/orders/".into()).await, 6);
+    assert_eq!(count(format!("/api/orders/?user={ann_id}")).await, 5);
+    assert_eq!(count(format!("/api/orders/?user={bob_id}")).await, 1);
+    let (status, _) = app
+        .get_with_token(&format!("/api/orders/?user={bob_id}"), &ann)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
