@@ -150,6 +150,52 @@ async fn create_admin_makes_a_staff_user_who_can_log_in() {
     app.login("boss2", "another long password").await;
 }
 
+/// `seed-demo` fills the catalogue (a second run adds products and reuses the categories), and
+/// `reindex` rebuilds the search index from it; the shop then lists and finds every product.
+#[tokio::test]
+async fn seed_demo_fills_the_catalogue_and_reindex_rebuilds_the_index() {
+    let data = tempfile::tempdir().unwrap();
+    let database = common::TestDatabase::chosen().await;
+    let url = database.url();
+    let search = data.path().join("search");
+    let run = |args: &[&str]| {
+        let output = shop()
+            .args(args)
+            .env("DATABASE_URL", &url)
+            .env("SEARCH_INDEX_PATH", &search)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+
+    let seeded = run(&["seed-demo", "--products", "30", "--categories", "4"]);
+    assert!(
+        seeded.contains("seeded 30 products in 4 categories"),
+        "{seeded}"
+    );
+    let seeded = run(&["seed-demo", "--products", "10", "--categories", "4"]);
+    assert!(
+        seeded.contains("seeded 10 products in 4 categories"),
+        "{seeded}"
+    );
+    run(&["reindex"]);
+
+    let search = search.display().to_string();
+    let app = spawn_app_with(&[("DATABASE_URL", &url), ("SEARCH_INDEX_PATH", &search)]).await;
+    let staff = app.staff_token().await;
+    let (_, categories) = app.get("/api/categories/").await;
+    assert_eq!(categories["count"], 4);
+    let (_, all) = app.get_with_token("/api/products/", &staff).await;
+    assert_eq!(all["count"], 40);
+    // Every generated description says whose the product is: "… from Aurora, …".
+    let (_, found) = app
+        .get_with_token("/api/products/?search=from", &staff)
+        .await;
+    assert_eq!(found["count"], 40, "{found}");
+}
+
 #[test]
 fn migrate_creates_and_migrates_the_database() {
     let data = tempfile::tempdir().unwrap();
