@@ -414,10 +414,7 @@ impl CatalogStore for PostgresDatabase {
         .await;
         match updated {
             Ok(Some(row)) => Ok(row.into()),
-            Ok(None) if expected.is_some() && product_exists(&self.pool, id).await? => {
-                Err(Error::PreconditionFailed("product"))
-            }
-            Ok(None) => Err(Error::NotFound("product")),
+            Ok(None) => Err(untouched(&self.pool, id, expected).await?),
             Err(error) if is_unique_violation(&error) => Err(product_conflict(&error)),
             Err(error) if is_foreign_key_violation(&error) => {
                 Err(unknown_category(product.category))
@@ -439,13 +436,10 @@ impl CatalogStore for PostgresDatabase {
         .await
         .map_err(db_error)?
         .rows_affected();
-        match deleted {
-            0 if expected.is_some() && product_exists(&self.pool, id).await? => {
-                Err(Error::PreconditionFailed("product"))
-            }
-            0 => Err(Error::NotFound("product")),
-            _ => Ok(()),
+        if deleted == 0 {
+            return Err(untouched(&self.pool, id, expected).await?);
         }
+        Ok(())
     }
 
     async fn find_product(&self, id: ProductId) -> Result<Option<Product>> {
@@ -590,12 +584,26 @@ pub(super) async fn latest_change(pool: &sqlx::PgPool) -> Result<u64> {
     Ok(u64::try_from(seq).unwrap_or(0))
 }
 
-async fn product_exists(pool: &sqlx::PgPool, id: ProductId) -> Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM products WHERE id = $1)")
+/// Why a write to product `id` on the condition `expected` touched no row: the product is in
+/// another state than expected, or there is none.
+async fn untouched(
+    pool: &sqlx::PgPool,
+    id: ProductId,
+    expected: Option<ProductState>,
+) -> Result<Error> {
+    if expected.is_none() {
+        return Ok(Error::NotFound("product"));
+    }
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM products WHERE id = $1)")
         .bind(id.0)
         .fetch_one(pool)
         .await
-        .map_err(db_error)
+        .map_err(db_error)?;
+    Ok(if exists {
+        Error::PreconditionFailed("product")
+    } else {
+        Error::NotFound("product")
+    })
 }
 
 /// Reads for shoppers go to the reader pool; reads a change is built on, to the primary.
