@@ -280,11 +280,8 @@ impl CatalogService {
         // and the write; before the cycle, since a change to this category since the version
         // named (another move) may be what makes this one a cycle, which reading again shows.
         let check = move |tree: &[Category]| {
-            let current = tree.iter().find(|category| category.id == id);
-            if let (Some(matches), Some(current)) = (if_matches, current)
-                && !matches(current)
-            {
-                return Err(Error::PreconditionFailed("category"));
+            if let Some(current) = tree.iter().find(|category| category.id == id) {
+                require_version(if_matches, current, "category")?;
             }
             let mut errors = FieldErrors::default();
             check_no_cycle(&mut errors, tree, id, parent);
@@ -307,10 +304,7 @@ impl CatalogService {
         if_matches: Option<&CategoryPrecondition<'_>>,
     ) -> Result<()> {
         require_staff(who)?;
-        let check = move |current: &Category| match if_matches {
-            Some(matches) if !matches(current) => Err(Error::PreconditionFailed("category")),
-            _ => Ok(()),
-        };
+        let check = move |current: &Category| require_version(if_matches, current, "category");
         self.store.delete_category(id, &check).await?;
         self.after_write().await
     }
@@ -491,9 +485,7 @@ impl CatalogService {
                     .product_to_update(id)
                     .await?
                     .ok_or(Error::NotFound("product"))?;
-                if !matches(&current) {
-                    return Err(Error::PreconditionFailed("product"));
-                }
+                require_version(Some(matches), &current, "product")?;
                 Some(ProductState::of(&current))
             }
         };
@@ -773,6 +765,19 @@ impl CatalogService {
 
 fn is_staff(who: Option<Principal>) -> bool {
     who.is_some_and(|p| p.is_staff)
+}
+
+/// [`Error::PreconditionFailed`] on `what` unless `current` passes `if_matches`, the version
+/// an `If-Match` names (anything passes without one).
+fn require_version<T>(
+    if_matches: Option<&(dyn Fn(&T) -> bool + Send + Sync + '_)>,
+    current: &T,
+    what: &'static str,
+) -> Result<()> {
+    match if_matches {
+        Some(matches) if !matches(current) => Err(Error::PreconditionFailed(what)),
+        _ => Ok(()),
+    }
 }
 
 fn require_staff(who: Option<Principal>) -> Result<()> {
